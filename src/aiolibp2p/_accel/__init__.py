@@ -1,0 +1,52 @@
+"""Hot-path selector: one name per hot path, bound to its compiled twin or its pure reference.
+
+Each hot path ``<name>`` has a pure-Python reference ``_accel/<name>_py.py`` and a Cython twin
+``ext/<name>_c.pyx`` compiled to ``aiolibp2p._accel.<name>_c``.  Both export exactly the same
+public names.  Library code imports the selected module from here, never a twin directly::
+
+    from aiolibp2p._accel import varint
+
+``AIOLIBP2P_NO_EXTENSIONS`` set to a non-empty value other than ``0`` selects the pure twins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+__all__ = ["HOT_PATHS", "NO_EXTENSIONS", "implementations", "varint", "multistream"]
+
+#: Every hot path that has a twin pair, in a stable order.
+HOT_PATHS: tuple[str, ...] = ("varint", "multistream")
+
+NO_EXTENSIONS: bool = os.environ.get("AIOLIBP2P_NO_EXTENSIONS", "") not in ("", "0")
+
+_selected: dict[str, str] = {}
+
+
+def _select(name: str) -> ModuleType:
+    if not NO_EXTENSIONS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}_c")
+        except ImportError:
+            pass
+        else:
+            _selected[name] = "c"
+            return module
+    _selected[name] = "py"
+    return importlib.import_module(f"{__name__}.{name}_py")
+
+
+def implementations() -> dict[str, str]:
+    """Map each hot path to the twin in use: ``"c"`` (compiled) or ``"py"`` (pure Python)."""
+    return {name: _selected[name] for name in HOT_PATHS}
+
+
+if TYPE_CHECKING:  # both twins share one interface: type-check callers against the reference
+    from aiolibp2p._accel import multistream_py as multistream
+    from aiolibp2p._accel import varint_py as varint
+else:
+    varint = _select("varint")
+    multistream = _select("multistream")

@@ -1,0 +1,123 @@
+"""The ``aiolibp2p`` command.
+
+Sub-commands so far:
+
+* ``aiolibp2p id``: create (first run) or load the node's identity and print its peer id.
+* ``aiolibp2p build-info``: which twin (compiled or pure) serves each hot path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiolibp2p.core.errors import Libp2pError
+
+__all__ = ["default_data_dir", "default_identity_path", "main"]
+
+_KEY_TYPES = ("ed25519", "secp256k1", "ecdsa", "rsa")
+
+
+def default_data_dir() -> Path:
+    """The user's data directory for aiolibp2p (``$AIOLIBP2P_HOME`` wins when set)."""
+    if home := os.environ.get("AIOLIBP2P_HOME"):
+        return Path(home)
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "aiolibp2p"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "aiolibp2p"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "aiolibp2p"
+
+
+def default_identity_path() -> Path:
+    """Where the node keeps its private key unless ``--identity`` says otherwise."""
+    return default_data_dir() / "identity.key"
+
+
+def _cmd_id(args: argparse.Namespace) -> int:
+    from aiolibp2p.core.crypto import KeyType, load_or_create_private_key_file
+    from aiolibp2p.core.peer import PeerId
+
+    key_type = {
+        "ed25519": KeyType.Ed25519,
+        "secp256k1": KeyType.Secp256k1,
+        "ecdsa": KeyType.ECDSA,
+        "rsa": KeyType.RSA,
+    }[args.key_type]
+    path = Path(args.identity) if args.identity else default_identity_path()
+    key, created = load_or_create_private_key_file(path, key_type)
+    peer_id = PeerId.from_public_key(key.public_key())
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "peer_id": str(peer_id),
+                    "cid": peer_id.to_cid(),
+                    "key_type": key.key_type.name,
+                    "identity": str(path),
+                    "created": created,
+                }
+            )
+        )
+    else:
+        verb = "created" if created else "loaded"
+        print(f"{verb} identity {path} ({key.key_type.name})", file=sys.stderr)
+        print(peer_id)
+    return 0
+
+
+def _cmd_build_info(args: argparse.Namespace) -> int:
+    import aiolibp2p
+
+    print(json.dumps({"build": aiolibp2p.build_info(), "hot_paths": aiolibp2p.accelerated()}))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    import aiolibp2p
+
+    parser = argparse.ArgumentParser(prog="aiolibp2p", description="A fast libp2p node.")
+    parser.add_argument("--version", action="version", version=f"aiolibp2p {aiolibp2p.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_id = sub.add_parser("id", help="create or load the node identity and print its peer id")
+    p_id.add_argument(
+        "--identity",
+        metavar="PATH",
+        help=f"private key file (default: {default_identity_path()})",
+    )
+    p_id.add_argument(
+        "--key-type",
+        choices=_KEY_TYPES,
+        default="ed25519",
+        help="key type used when the identity is created (default: ed25519)",
+    )
+    p_id.add_argument("--json", action="store_true", help="print a JSON object")
+    p_id.set_defaults(func=_cmd_id)
+
+    p_build = sub.add_parser("build-info", help="show which hot paths run compiled code")
+    p_build.set_defaults(func=_cmd_build_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aiolibp2p`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Libp2pError as exc:
+        print(f"aiolibp2p: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"aiolibp2p: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The project's error hierarchy.
+
+Every error the library raises on purpose derives from :class:`Libp2pError`.  The split follows
+h11: :class:`LocalProtocolError` means *we* (the caller of the API) misused it;
+:class:`RemoteProtocolError` means the *peer* (or the bytes we were handed) broke the spec.
+Wire-level codes, where a protocol has them, are attributes (``code``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Libp2pError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "DecodeError",
+    "VarintError",
+    "MessageTooLarge",
+    "ConfigError",
+    "CryptoError",
+    "KeyDecodeError",
+    "UnsupportedKeyType",
+    "InvalidSignature",
+    "PeerIdError",
+    "PeerIdMismatch",
+    "EnvelopeError",
+    "MultiaddrError",
+    "NegotiationError",
+    "ProtocolNotSupported",
+]
+
+
+class Libp2pError(Exception):
+    """Root of every error raised on purpose by aiolibp2p."""
+
+
+class LocalProtocolError(Libp2pError):
+    """We misused an API or asked for something the protocol forbids (a bug on our side)."""
+
+
+class RemoteProtocolError(Libp2pError):
+    """The remote peer, or the bytes we were handed, broke the spec.
+
+    ``code`` carries a protocol-specific wire code when there is one (e.g. a yamux GoAway code).
+    """
+
+    def __init__(self, message: str = "", *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DecodeError(RemoteProtocolError):
+    """Malformed bytes: a decoder rejected its input."""
+
+
+class VarintError(DecodeError):
+    """An unsigned varint is malformed: too long, non-minimal, or above 2**63 - 1."""
+
+
+class MessageTooLarge(DecodeError):
+    """A length prefix announced more bytes than the caller's limit (raised before buffering)."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(f"message of {length} bytes exceeds the limit of {limit} bytes")
+        self.length = length
+        self.limit = limit
+
+
+class ConfigError(Libp2pError, ValueError):
+    """A configuration value is invalid; raised when the configuration is built."""
+
+
+class CryptoError(Libp2pError):
+    """A key or signature operation failed."""
+
+
+class KeyDecodeError(CryptoError, DecodeError):
+    """Serialized key bytes are malformed."""
+
+
+class UnsupportedKeyType(KeyDecodeError):
+    """The key type is unknown or not supported."""
+
+
+class InvalidSignature(CryptoError, RemoteProtocolError):
+    """A signature did not verify."""
+
+
+class PeerIdError(DecodeError):
+    """A peer id (binary multihash or text form) is malformed."""
+
+
+class PeerIdMismatch(RemoteProtocolError):
+    """The peer proved a different identity from the one expected."""
+
+
+class EnvelopeError(RemoteProtocolError):
+    """A signed envelope or the record inside it is invalid (bad signature, domain, type, ...)."""
+
+
+class MultiaddrError(DecodeError, ValueError):
+    """A multiaddr (text or binary) is malformed or lacks a component the caller needs."""
+
+
+class NegotiationError(RemoteProtocolError):
+    """Protocol negotiation (multistream-select) failed."""
+
+
+class ProtocolNotSupported(NegotiationError):
+    """The remote answered ``na`` to every protocol we proposed."""
+
+    def __init__(self, protocols: tuple[str, ...] | list[str]) -> None:
+        super().__init__(f"protocols not supported by the remote: {', '.join(protocols)}")
+        self.protocols = tuple(protocols)

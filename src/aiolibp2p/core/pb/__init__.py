@@ -1,0 +1,1 @@
+"""aiolibp2p.core.pb."""
