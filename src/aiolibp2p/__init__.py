@@ -5,9 +5,48 @@ Importing the package has no side effects: no logging configuration, no event lo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from aiolibp2p._version import __version__
 
-__all__ = ["__version__", "accelerated", "build_info"]
+if TYPE_CHECKING:
+    from aiolibp2p import options
+    from aiolibp2p.config import HostConfig, build_config
+    from aiolibp2p.net.host import Host, PeerInfo, new_host
+
+__all__ = [
+    "Host",
+    "HostConfig",
+    "PeerInfo",
+    "__version__",
+    "accelerated",
+    "build_config",
+    "build_info",
+    "new_host",
+    "options",
+]
+
+# Loaded on first use, so that ``import aiolibp2p`` stays cheap and free of side effects.
+_LAZY = {
+    "Host": "aiolibp2p.net.host",
+    "PeerInfo": "aiolibp2p.net.host",
+    "new_host": "aiolibp2p.net.host",
+    "HostConfig": "aiolibp2p.config",
+    "build_config": "aiolibp2p.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "options":
+        import importlib
+
+        return importlib.import_module("aiolibp2p.options")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aiolibp2p' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 def accelerated() -> dict[str, str]:

@@ -69,5 +69,5 @@ def test_build_info_reports_every_hot_path() -> None:
     out = run_cli("build-info")
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
-    assert set(info["hot_paths"]) == {"varint", "multistream"}
+    assert set(info["hot_paths"]) == {"varint", "multistream", "noise_cipher", "yamux"}
     assert info["build"]["kind"] in {"compiled", "pure", "source"}

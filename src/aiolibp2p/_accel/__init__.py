@@ -16,10 +16,18 @@ import os
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-__all__ = ["HOT_PATHS", "NO_EXTENSIONS", "implementations", "varint", "multistream"]
+__all__ = [
+    "HOT_PATHS",
+    "NO_EXTENSIONS",
+    "implementations",
+    "varint",
+    "multistream",
+    "noise_cipher",
+    "yamux",
+]
 
 #: Every hot path that has a twin pair, in a stable order.
-HOT_PATHS: tuple[str, ...] = ("varint", "multistream")
+HOT_PATHS: tuple[str, ...] = ("varint", "multistream", "noise_cipher", "yamux")
 
 NO_EXTENSIONS: bool = os.environ.get("AIOLIBP2P_NO_EXTENSIONS", "") not in ("", "0")
 
@@ -46,7 +54,11 @@ def implementations() -> dict[str, str]:
 
 if TYPE_CHECKING:  # both twins share one interface: type-check callers against the reference
     from aiolibp2p._accel import multistream_py as multistream
+    from aiolibp2p._accel import noise_cipher_py as noise_cipher
     from aiolibp2p._accel import varint_py as varint
+    from aiolibp2p._accel import yamux_py as yamux
 else:
     varint = _select("varint")
     multistream = _select("multistream")
+    noise_cipher = _select("noise_cipher")
+    yamux = _select("yamux")

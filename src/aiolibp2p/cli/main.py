@@ -9,6 +9,7 @@ Sub-commands so far:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -72,6 +73,19 @@ def _cmd_id(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_node(args: argparse.Namespace) -> int:
+    from aiolibp2p.cli.node import run, serve
+
+    path = Path(args.identity) if args.identity else default_identity_path()
+    return run(serve(args.listen, path))
+
+
+def _cmd_ping(args: argparse.Namespace) -> int:
+    from aiolibp2p.cli.node import ping, run
+
+    return run(ping(args.multiaddr, args.count, args.interval, args.timeout))
+
+
 def _cmd_build_info(args: argparse.Namespace) -> int:
     import aiolibp2p
 
@@ -101,6 +115,26 @@ def _parser() -> argparse.ArgumentParser:
     p_id.add_argument("--json", action="store_true", help="print a JSON object")
     p_id.set_defaults(func=_cmd_id)
 
+    p_node = sub.add_parser("node", help="run a node until SIGINT/SIGTERM")
+    p_node.add_argument(
+        "--listen",
+        metavar="MULTIADDR",
+        action="append",
+        help="listen address, repeatable (default: TCP port 4001 on all interfaces, "
+        "or a free port when 4001 is taken)",
+    )
+    p_node.add_argument(
+        "--identity", metavar="PATH", help=f"private key file (default: {default_identity_path()})"
+    )
+    p_node.set_defaults(func=_cmd_node)
+
+    p_ping = sub.add_parser("ping", help="dial a peer and ping it")
+    p_ping.add_argument("multiaddr", help="the peer, e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3KooW...")
+    p_ping.add_argument("-n", "--count", type=int, default=5, help="pings to send (default 5)")
+    p_ping.add_argument("--interval", type=float, default=0.2, help="seconds between pings")
+    p_ping.add_argument("--timeout", type=float, default=10.0, help="seconds per step")
+    p_ping.set_defaults(func=_cmd_ping)
+
     p_build = sub.add_parser("build-info", help="show which hot paths run compiled code")
     p_build.set_defaults(func=_cmd_build_info)
     return parser
@@ -114,9 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Libp2pError as exc:
         print(f"aiolibp2p: error: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"aiolibp2p: error: {exc}", file=sys.stderr)
+    except (OSError, asyncio.TimeoutError) as exc:
+        print(f"aiolibp2p: error: {exc or type(exc).__name__}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

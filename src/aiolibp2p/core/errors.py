@@ -26,6 +26,15 @@ __all__ = [
     "MultiaddrError",
     "NegotiationError",
     "ProtocolNotSupported",
+    "HandshakeError",
+    "DecryptError",
+    "NonceExhausted",
+    "StreamResetError",
+    "ConnectionClosedError",
+    "DialError",
+    "HandshakeTimeout",
+    "YamuxError",
+    "KeepAliveTimeout",
 ]
 
 
@@ -111,3 +120,54 @@ class ProtocolNotSupported(NegotiationError):
     def __init__(self, protocols: tuple[str, ...] | list[str]) -> None:
         super().__init__(f"protocols not supported by the remote: {', '.join(protocols)}")
         self.protocols = tuple(protocols)
+
+
+class HandshakeError(RemoteProtocolError):
+    """A security handshake (Noise) message is malformed: wrong length, bad key, failed AEAD."""
+
+
+class DecryptError(RemoteProtocolError):
+    """An encrypted transport frame is malformed or failed authentication.
+
+    Also raised when the peer sends past its nonce limit (it was bound to close before).
+    """
+
+
+class NonceExhausted(LocalProtocolError):
+    """Our sending cipher used up its nonces (Noise: 2**64 - 1 messages): close the connection.
+
+    Nothing was encrypted by the call that raised this.
+    """
+
+
+class StreamResetError(Libp2pError):
+    """The stream was reset (by the remote, by us, or because its connection closed)."""
+
+
+class ConnectionClosedError(Libp2pError):
+    """The connection is closed; no stream can be opened or used on it."""
+
+
+class DialError(Libp2pError):
+    """Connecting to a peer failed on every address; ``errors`` maps each address to its error."""
+
+    def __init__(self, message: str, errors: dict[str, BaseException] | None = None) -> None:
+        detail = "; ".join(f"{addr}: {exc!r}" for addr, exc in (errors or {}).items())
+        super().__init__(f"{message} ({detail})" if detail else message)
+        self.errors = dict(errors or {})
+
+
+class HandshakeTimeout(Libp2pError):
+    """The connection upgrade (security + muxer) did not finish before its deadline."""
+
+
+class YamuxError(RemoteProtocolError):
+    """The remote broke the yamux spec.
+
+    ``code`` is the Go Away code the session queued before raising (1: protocol error), or
+    ``None`` when no Go Away was sent.
+    """
+
+
+class KeepAliveTimeout(YamuxError):
+    """A muxer keep-alive ping went unanswered for too long: the peer or the path is dead."""

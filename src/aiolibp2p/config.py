@@ -1,0 +1,245 @@
+"""Host configuration: one frozen, validated :class:`HostConfig` built from small option functions.
+
+Options are applied in order to a builder, then defaults fill what no option set, then every value
+is validated; a bad value raises :class:`~aiolibp2p.core.errors.ConfigError` at construction::
+
+    from aiolibp2p import options as o
+    config = build_config(o.listen("/ip4/127.0.0.1/tcp/0"), o.muxers("/yamux/1.0.0"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from multiaddr import Multiaddr
+
+from aiolibp2p._version import __version__
+from aiolibp2p.core.crypto import PrivateKey, generate_private_key
+from aiolibp2p.core.errors import ConfigError, Libp2pError
+from aiolibp2p.core.multiaddr import parse_multiaddr
+
+__all__ = [
+    "HostConfig",
+    "Option",
+    "build_config",
+    "YAMUX",
+    "MPLEX",
+    "NOISE",
+    "SUPPORTED_MUXERS",
+    "SUPPORTED_SECURITY",
+    "DEFAULT_AGENT_VERSION",
+]
+
+YAMUX = "/yamux/1.0.0"
+MPLEX = "/mplex/6.7.0"
+NOISE = "/noise"
+SUPPORTED_MUXERS = (YAMUX, MPLEX)
+SUPPORTED_SECURITY = (NOISE,)
+DEFAULT_AGENT_VERSION = f"aiolibp2p/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    """Everything a host needs, validated.  Build it with :func:`build_config`."""
+
+    identity: PrivateKey
+    listen_addrs: tuple[Multiaddr, ...] = ()
+    muxers: tuple[str, ...] = SUPPORTED_MUXERS
+    security: tuple[str, ...] = SUPPORTED_SECURITY
+    agent_version: str = DEFAULT_AGENT_VERSION
+    protocol_version: str = "ipfs/0.1.0"
+    #: One dial attempt to one address (TCP connect + security + muxer).
+    dial_timeout: float = 10.0
+    #: A whole ``connect()`` to a peer, over all its addresses.
+    connect_timeout: float = 30.0
+    #: From TCP connect (or accept) to a ready muxer.
+    handshake_timeout: float = 15.0
+    #: Per-stream protocol negotiation (inbound streams; outbound ones are bounded by the caller).
+    negotiation_timeout: float = 10.0
+    #: Delay before dialing the next address of a peer while earlier dials are still pending.
+    dial_stagger: float = 0.25
+    #: Whether to run identify on every new connection and serve identify / ping.
+    identify: bool = True
+    ping: bool = True
+    identify_timeout: float = 5.0
+    #: Inbound connections still handshaking at once (beyond: refused at accept).
+    max_pending_inbound: int = 256
+    max_connections: int = 10_000
+    #: Inbound streams per connection still negotiating their protocol at once.
+    max_negotiating_streams: int = 64
+    #: Bytes buffered per stream for the application (mplex resets beyond; yamux windows bound it).
+    max_stream_buffer: int = 16 * 1024 * 1024
+    #: Peers kept in the peerstore (disconnected peers beyond are evicted, oldest first).
+    max_peerstore_peers: int = 10_000
+    #: Close connections in the background on protocol errors after this long at most.
+    close_timeout: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.identity, PrivateKey):
+            raise ConfigError("identity must be a PrivateKey")
+        if not self.muxers:
+            raise ConfigError("at least one muxer is required")
+        for muxer in self.muxers:
+            if muxer not in SUPPORTED_MUXERS:
+                raise ConfigError(f"unsupported muxer {muxer!r} (supported: {SUPPORTED_MUXERS})")
+        if len(set(self.muxers)) != len(self.muxers):
+            raise ConfigError("muxers listed twice")
+        if not self.security:
+            raise ConfigError("at least one security protocol is required")
+        for sec in self.security:
+            if sec not in SUPPORTED_SECURITY:
+                raise ConfigError(f"unsupported security {sec!r} (supported: {SUPPORTED_SECURITY})")
+        for name in (
+            "dial_timeout",
+            "connect_timeout",
+            "handshake_timeout",
+            "negotiation_timeout",
+            "identify_timeout",
+            "close_timeout",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 < value <= 3600:
+                raise ConfigError(f"{name} must be a number of seconds in (0, 3600], got {value!r}")
+        if not isinstance(self.dial_stagger, (int, float)) or not 0 <= self.dial_stagger <= 60:
+            raise ConfigError(f"dial_stagger must be in [0, 60] seconds, got {self.dial_stagger!r}")
+        for name in (
+            "max_pending_inbound",
+            "max_connections",
+            "max_negotiating_streams",
+            "max_stream_buffer",
+            "max_peerstore_peers",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        if not self.agent_version or len(self.agent_version) > 256:
+            raise ConfigError("agent_version must be 1..256 characters")
+
+
+Option = Callable[[dict[str, Any]], None]
+_FIELDS = frozenset(f.name for f in fields(HostConfig))
+
+
+def _set(name: str, value: Any) -> Option:
+    assert name in _FIELDS, name
+
+    def apply(builder: dict[str, Any]) -> None:
+        builder[name] = value
+
+    return apply
+
+
+def build_config(*options: Option, base: HostConfig | None = None) -> HostConfig:
+    """Apply ``options`` in order (on top of ``base`` if given), then defaults, then validate."""
+    builder: dict[str, Any] = {}
+    for option in options:
+        if not callable(option):
+            raise ConfigError(f"not an option: {option!r}")
+        option(builder)
+    if base is not None:
+        return replace(base, **builder)
+    if "identity" not in builder:
+        builder["identity"] = generate_private_key()
+    try:
+        return HostConfig(**builder)
+    except TypeError as exc:  # pragma: no cover - options only set known fields
+        raise ConfigError(str(exc)) from exc
+
+
+# ----------------------------------------------------------------------------- option functions
+
+
+def identity(key: PrivateKey) -> Option:
+    """Use ``key`` as the node identity (default: a fresh Ed25519 key)."""
+    return _set("identity", key)
+
+
+def listen(*addrs: str | Multiaddr) -> Option:
+    """Listen on these multiaddrs (repeatable; adds to earlier ``listen`` options)."""
+    try:
+        parsed = tuple(parse_multiaddr(a) for a in addrs)
+    except Libp2pError as exc:
+        raise ConfigError(f"bad listen address: {exc}") from exc
+
+    def apply(builder: dict[str, Any]) -> None:
+        builder["listen_addrs"] = builder.get("listen_addrs", ()) + parsed
+
+    return apply
+
+
+def muxers(*protocol_ids: str) -> Option:
+    """Stream muxers in preference order (default: yamux, then mplex)."""
+    return _set("muxers", tuple(protocol_ids))
+
+
+def security(*protocol_ids: str) -> Option:
+    """Security protocols in preference order (default: noise)."""
+    return _set("security", tuple(protocol_ids))
+
+
+def agent_version(value: str) -> Option:
+    """The agent version announced by identify."""
+    return _set("agent_version", value)
+
+
+def timeouts(
+    *,
+    dial: float | None = None,
+    connect: float | None = None,
+    handshake: float | None = None,
+    negotiation: float | None = None,
+    identify: float | None = None,
+) -> Option:
+    """Override timeouts (seconds)."""
+    values = {
+        "dial_timeout": dial,
+        "connect_timeout": connect,
+        "handshake_timeout": handshake,
+        "negotiation_timeout": negotiation,
+        "identify_timeout": identify,
+    }
+
+    def apply(builder: dict[str, Any]) -> None:
+        builder.update({k: v for k, v in values.items() if v is not None})
+
+    return apply
+
+
+def dial_stagger(seconds: float) -> Option:
+    """Delay before dialing a peer's next address while earlier dials are pending."""
+    return _set("dial_stagger", seconds)
+
+
+def services(*, identify: bool = True, ping: bool = True) -> Option:
+    """Turn the built-in identify and ping services on or off."""
+
+    def apply(builder: dict[str, Any]) -> None:
+        builder["identify"] = identify
+        builder["ping"] = ping
+
+    return apply
+
+
+def limits(
+    *,
+    max_connections: int | None = None,
+    max_pending_inbound: int | None = None,
+    max_negotiating_streams: int | None = None,
+    max_stream_buffer: int | None = None,
+    max_peerstore_peers: int | None = None,
+) -> Option:
+    """Override resource bounds."""
+    values = {
+        "max_connections": max_connections,
+        "max_pending_inbound": max_pending_inbound,
+        "max_negotiating_streams": max_negotiating_streams,
+        "max_stream_buffer": max_stream_buffer,
+        "max_peerstore_peers": max_peerstore_peers,
+    }
+
+    def apply(builder: dict[str, Any]) -> None:
+        builder.update({k: v for k, v in values.items() if v is not None})
+
+    return apply

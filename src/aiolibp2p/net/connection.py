@@ -1,0 +1,549 @@
+"""One libp2p connection: a TCP socket upgraded by the sans-IO machines, then a muxer pump.
+
+This is the data path of ARCHITECTURE.md.  The kernel reads into the connection's receive buffer
+(``asyncio.BufferedProtocol``); Noise opens every complete frame of it in one call; the muxer
+machine takes the plaintext in one call and returns events, which become stream wake-ups.  The
+other way, stream writes queue muxer frames; one flush per loop iteration (or at once for bulk
+writes) seals them into Noise frames and hands them to the transport in one write.  Backpressure:
+the muxer's send windows suspend writers on futures, and so does the transport's
+``pause_writing`` (never a sleep).
+
+Everything a remote can do wrong ends in :meth:`Connection._fail`: the error is logged once,
+streams see :class:`~aiolibp2p.core.errors.ConnectionClosedError` or a reset, the socket is closed
+(aborted if it won't drain), and the loop's default exception handler never hears of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from multiaddr import Multiaddr
+
+from aiolibp2p.core.errors import (
+    ConnectionClosedError,
+    HandshakeTimeout,
+    Libp2pError,
+    StreamResetError,
+)
+from aiolibp2p.log import connection_logger as log
+from aiolibp2p.net.stream import Direction, Stream
+from aiolibp2p.proto.muxer import (
+    DataReceived,
+    GoAwayReceived,
+    MuxerEvent,
+    MuxerMachine,
+    SendWindowAvailable,
+    StreamClosedError,
+    StreamEnded,
+    StreamOpened,
+    StreamReset,
+)
+from aiolibp2p.proto.upgrade import UpgradeComplete, Upgrader
+
+if TYPE_CHECKING:
+    from aiolibp2p.core.crypto import PublicKey
+    from aiolibp2p.core.peer import PeerId
+    from aiolibp2p.proto.noise import NoiseTransport
+
+__all__ = ["Connection", "ConnectionState"]
+
+_RECV_BUFFER = 256 * 1024
+#: Unread bytes per stream above which reading the socket pauses (muxers without flow control).
+_NO_FLOW_CONTROL_PAUSE = 1 << 20
+_WRITE_HIGH_WATER = 1 << 20
+
+
+class ConnectionState(enum.Enum):
+    UPGRADING = "upgrading"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Connection(asyncio.BufferedProtocol):
+    """A TCP connection from raw bytes to muxed streams.
+
+    Created by the swarm's transport factory; the swarm passes callbacks for "ready" (upgrade
+    done), "inbound stream" and "closed".
+    """
+
+    def __init__(
+        self,
+        *,
+        direction: Direction,
+        upgrader: Upgrader,
+        make_muxer: Callable[[str, bool], MuxerMachine],
+        on_ready: Callable[[Connection], None],
+        on_stream: Callable[[Connection, Stream], None],
+        on_closed: Callable[[Connection], None],
+        handshake_timeout: float,
+        close_timeout: float = 2.0,
+    ) -> None:
+        self.direction = direction
+        self.state = ConnectionState.UPGRADING
+        self._upgrader: Upgrader | None = upgrader
+        self._make_muxer = make_muxer
+        self._on_ready = on_ready
+        self._on_stream = on_stream
+        self._on_closed = on_closed
+        self._handshake_timeout = handshake_timeout
+        self._close_timeout = close_timeout
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._recv = bytearray(_RECV_BUFFER)
+        self._recv_view = memoryview(self._recv)
+        self._muxer: MuxerMachine | None = None
+        self._noise: NoiseTransport | None = None
+        self._streams: dict[int, Stream] = {}
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: float | None = None
+        self._handshake_timer: asyncio.TimerHandle | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self._go_away_received = False
+        #: Streams holding more unread bytes than ``_pause_threshold``: while any exists the
+        #: socket is not read (TCP backpressure for muxers without flow control, i.e. mplex).
+        self._over: set[int] = set()
+        self._pause_threshold: int | None = None
+        self._reading_paused = False
+        self.ready: asyncio.Future[Connection] = self._loop.create_future()
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self.error: BaseException | None = None
+        self.remote_peer: PeerId = None  # type: ignore[assignment]  # set when the upgrade ends
+        self.remote_public_key: PublicKey | None = None
+        self.security: str | None = None
+        self.muxer: str | None = None
+        self.early_muxer = False
+        self.local_addr: Multiaddr | None = None
+        self.remote_addr: Multiaddr | None = None
+        #: Free-form per-connection state for services (identify results, ...).
+        self.data: dict[str, object] = {}
+
+    # ------------------------------------------------------------------------ asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses: duck-typed on purpose.
+        self._transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        self.local_addr = _sockaddr_to_multiaddr(transport.get_extra_info("sockname"))
+        self.remote_addr = _sockaddr_to_multiaddr(transport.get_extra_info("peername"))
+        self._handshake_timer = self._loop.call_later(
+            self._handshake_timeout, self._handshake_expired
+        )
+        self._write_upgrade_output()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._recv_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = self._recv_view[:nbytes]
+        try:
+            if self.state is ConnectionState.OPEN:
+                assert self._noise is not None and self._muxer is not None
+                plaintext = self._noise.decrypt(data)
+                if plaintext:
+                    self._dispatch(self._muxer.receive_data(plaintext, _now()))
+                self._flush()
+            elif self.state is ConnectionState.UPGRADING:
+                self._upgrade_step(data)
+            # CLOSING / CLOSED: drop what arrives
+        except Libp2pError as exc:
+            self._fail(exc)
+        except Exception as exc:  # a bug of ours: still close only this connection
+            log.exception("internal error on %s", self)
+            self._fail(exc)
+
+    def eof_received(self) -> bool:
+        self._fail(ConnectionClosedError("remote closed the connection"), log_it=False)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self.state is not ConnectionState.CLOSED:
+            reason: BaseException = (
+                ConnectionClosedError(f"connection lost: {exc}")
+                if exc
+                else ConnectionClosedError("connection closed")
+            )
+            self._teardown(reason)
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------------------------ public API
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is ConnectionState.OPEN and not self._go_away_received
+
+    @property
+    def streams(self) -> list[Stream]:
+        return list(self._streams.values())
+
+    def open_stream(self) -> Stream:
+        """Open a raw outbound stream (no protocol negotiated yet)."""
+        if not self.is_open or self._muxer is None:
+            raise ConnectionClosedError("connection is not open")
+        try:
+            stream_id = self._muxer.open_stream(_now())
+        except StreamClosedError as exc:
+            raise ConnectionClosedError(str(exc)) from exc
+        stream = Stream(self, stream_id, Direction.OUTBOUND)
+        self._streams[stream_id] = stream
+        self._schedule_flush()
+        return stream
+
+    async def new_stream(self, protocols: Sequence[str], *, timeout: float = 10.0) -> Stream:
+        """Open a stream and negotiate one of ``protocols`` (in preference order).
+
+        With a single protocol the proposal is lazy: the stream is returned at once and the
+        application's first bytes travel right behind the proposal; a refusal surfaces as
+        :class:`~aiolibp2p.core.errors.ProtocolNotSupported` on the next read or write.
+        """
+        protocols = list(protocols)
+        stream = self.open_stream()
+        lazy = len(protocols) == 1
+        stream._start_outbound_negotiation(protocols, lazy)
+        if not lazy:
+            try:
+                await asyncio.wait_for(stream._wait_negotiated(), timeout)
+            except BaseException:
+                stream._reset_now()
+                raise
+        return stream
+
+    async def close(self) -> None:
+        """Close gracefully: GoAway, flush, close the socket; returns once it is closed."""
+        if self.state is ConnectionState.OPEN and self._muxer is not None:
+            with contextlib.suppress(Libp2pError):
+                self._muxer.go_away(0)
+            self._flush()
+        self._fail(ConnectionClosedError("connection closed locally"), log_it=False)
+        await asyncio.shield(self.closed)
+
+    def abort(self) -> None:
+        """Close at once, dropping unsent data."""
+        self._teardown(ConnectionClosedError("connection aborted"))
+        if self._transport is not None:
+            self._transport.abort()
+
+    def __repr__(self) -> str:
+        peer = self.remote_peer if self.remote_peer is not None else "?"
+        return (
+            f"<Connection {self.direction.value} {self.remote_addr} peer={peer} {self.state.value}>"
+        )
+
+    # ------------------------------------------------------------------------------- upgrade
+
+    def _write_upgrade_output(self) -> None:
+        assert self._upgrader is not None
+        out = self._upgrader.data_to_send()
+        if out and self._transport is not None:
+            self._transport.write(out)
+
+    def _upgrade_step(self, data: memoryview) -> None:
+        upgrader = self._upgrader
+        assert upgrader is not None
+        complete = upgrader.receive_data(data)
+        self._write_upgrade_output()
+        if complete is not None:
+            self._upgraded(complete)
+
+    def _upgraded(self, complete: UpgradeComplete) -> None:
+        self._upgrader = None
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        self.remote_peer = complete.remote_peer
+        self.remote_public_key = complete.remote_public_key
+        self.security = complete.security
+        self.muxer = complete.muxer
+        self.early_muxer = complete.early_muxer
+        self._noise = complete.transport
+        self._muxer = self._make_muxer(complete.muxer, self.direction is Direction.OUTBOUND)
+        if not self._muxer.has_flow_control:
+            self._pause_threshold = _NO_FLOW_CONTROL_PAUSE
+        self.state = ConnectionState.OPEN
+        if not self.ready.done():
+            self.ready.set_result(self)
+        self._on_ready(self)
+        if complete.leftover:
+            self._dispatch(self._muxer.receive_data(complete.leftover, _now()))
+        self._flush()
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if self.state is ConnectionState.UPGRADING:
+            self._fail(HandshakeTimeout(f"upgrade not finished after {self._handshake_timeout} s"))
+
+    # --------------------------------------------------------------------- muxer event dispatch
+
+    def _dispatch(self, events: list[MuxerEvent]) -> None:
+        streams = self._streams
+        for event in events:
+            if isinstance(event, DataReceived):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream._feed(event.data)
+                    if self._pause_threshold is not None:
+                        self._check_backpressure(stream)
+            elif isinstance(event, SendWindowAvailable):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream._window_available()
+            elif isinstance(event, StreamOpened):
+                stream = Stream(self, event.stream_id, Direction.INBOUND)
+                streams[event.stream_id] = stream
+                self._on_stream(self, stream)
+            elif isinstance(event, StreamEnded):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream._feed_eof()
+                    self._forget_if_done(stream)
+            elif isinstance(event, StreamReset):
+                stream = streams.pop(event.stream_id, None)
+                if self._over:
+                    self._over.discard(event.stream_id)
+                    self._update_reading()
+                if stream is not None:
+                    stream._fail(StreamResetError("stream reset by the remote"))
+            elif isinstance(event, GoAwayReceived):
+                self._go_away_received = True
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%r: go-away code %s", self, event.code)
+
+    def _forget_if_done(self, stream: Stream) -> None:
+        if stream._eof and (stream._closed_write or stream._error is not None):
+            self._streams.pop(stream.stream_id, None)
+
+    # -------------------------------------------------------------- called by Stream (internal)
+
+    def _send(self, stream: Stream, data: memoryview) -> int:
+        muxer = self._muxer
+        if muxer is None or self.state is not ConnectionState.OPEN:
+            raise ConnectionClosedError("connection is closed")
+        try:
+            return muxer.send_data(stream.stream_id, data, _now())
+        except StreamClosedError as exc:
+            raise StreamResetError(f"stream closed: {exc}") from exc
+
+    def _send_all(self, stream: Stream, data: bytes) -> None:
+        """Queue ``data`` regardless of window (small negotiation messages only)."""
+        view = memoryview(data)
+        while view:
+            taken = self._send(stream, view)
+            if not taken:
+                # A zero window with negotiation bytes pending: the initial window (>= 256 KiB)
+                # makes this unreachable for the <= 1 KiB messages multistream sends.
+                raise StreamResetError("no send window for protocol negotiation")
+            view = view[taken:]
+        self._schedule_flush()
+
+    def _check_backpressure(self, stream: Stream) -> None:
+        threshold = self._pause_threshold
+        assert threshold is not None
+        sid = stream.stream_id
+        if stream._buffered > threshold and stream._error is None:
+            self._over.add(sid)
+        elif sid in self._over and stream._buffered <= threshold // 2:
+            self._over.discard(sid)
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        if self._over and not self._reading_paused:
+            self._reading_paused = True
+            transport.pause_reading()
+        elif not self._over and self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def _consume(self, stream: Stream, nbytes: int) -> None:
+        if self._pause_threshold is not None and stream.stream_id in self._over:
+            self._check_backpressure(stream)
+        muxer = self._muxer
+        if muxer is not None and self.state is ConnectionState.OPEN and nbytes:
+            try:
+                muxer.consume(stream.stream_id, nbytes, _now())
+            except StreamClosedError:
+                return
+            self._schedule_flush()
+
+    def _close_stream(self, stream: Stream) -> None:
+        muxer = self._muxer
+        if muxer is not None and self.state is ConnectionState.OPEN:
+            with contextlib.suppress(StreamClosedError):
+                muxer.close_stream(stream.stream_id, _now())
+            self._schedule_flush()
+        self._forget_if_done(stream)
+
+    def _reset_stream(self, stream: Stream) -> None:
+        self._streams.pop(stream.stream_id, None)
+        if self._over:
+            self._over.discard(stream.stream_id)
+            self._update_reading()
+        muxer = self._muxer
+        if muxer is not None and self.state is ConnectionState.OPEN:
+            with contextlib.suppress(StreamClosedError):
+                muxer.reset_stream(stream.stream_id, _now())
+            self._schedule_flush()
+
+    async def _drain(self) -> None:
+        if not self._write_paused:
+            return
+        if self._transport is None:
+            raise ConnectionClosedError("connection is closed")
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+        if self.state is not ConnectionState.OPEN:
+            raise ConnectionClosedError("connection closed while writing")
+
+    # ----------------------------------------------------------------------------- flushing
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        muxer = self._muxer
+        if muxer is None or self._noise is None:
+            return
+        out = muxer.data_to_send()
+        if out and self._transport is not None:
+            try:
+                self._transport.write(self._noise.encrypt(out))
+            except Libp2pError as exc:  # e.g. nonce exhaustion
+                self._fail(exc)
+                return
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        muxer = self._muxer
+        deadline = muxer.next_deadline() if muxer is not None else None
+        if deadline == self._timer_deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_deadline = deadline
+        if deadline is not None:
+            self._timer = self._loop.call_later(max(0.0, deadline - _now()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_deadline = None
+        muxer = self._muxer
+        if muxer is None or self.state is not ConnectionState.OPEN:
+            return
+        try:
+            self._dispatch(muxer.handle_timer(_now()))
+        except Libp2pError as exc:
+            self._fail(exc)
+            return
+        self._flush()
+
+    # ------------------------------------------------------------------------------- closing
+
+    def _fail(self, exc: BaseException, *, log_it: bool = True) -> None:
+        """Stop using the connection because of ``exc``; close the socket cleanly."""
+        if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
+            return
+        if log_it:
+            log.warning("closing %r: %s: %s", self, type(exc).__name__, exc)
+        if self.state is ConnectionState.OPEN and self._muxer is not None:
+            # The muxer may have queued a goodbye (e.g. yamux GoAway(protocol error)).
+            try:
+                out = self._muxer.data_to_send()
+                if out and self._transport is not None and self._noise is not None:
+                    self._transport.write(self._noise.encrypt(out))
+            except Libp2pError:
+                pass
+        self._teardown(exc)
+        transport = self._transport
+        if transport is not None:
+            transport.close()
+            self._abort_timer = self._loop.call_later(self._close_timeout, self._abort_transport)
+
+    def _abort_transport(self) -> None:
+        self._abort_timer = None
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _teardown(self, exc: BaseException) -> None:
+        if self.state is ConnectionState.CLOSED:
+            return
+        was_ready = self.state in (ConnectionState.OPEN,)
+        self.state = ConnectionState.CLOSED if self._transport is None else ConnectionState.CLOSING
+        if self.error is None:
+            self.error = exc
+        for handle in (self._flush_handle, self._timer, self._handshake_timer):
+            if handle is not None:
+                handle.cancel()
+        self._flush_handle = self._timer = self._handshake_timer = None
+        self._timer_deadline = None
+        streams, self._streams = self._streams, {}
+        for stream in streams.values():
+            stream._fail(StreamResetError(f"connection closed: {exc}"))
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        if not self.ready.done():
+            self.ready.set_exception(exc)
+            self.ready.exception()  # retrieved: the dialer may have given up already
+        self._muxer = None
+        self._noise = None
+        self._upgrader = None
+        if was_ready:
+            self._on_closed(self)
+        if self._transport is None:
+            self.state = ConnectionState.CLOSED
+
+
+#: The clock the machines get as ``now``: monotonic with sub-microsecond resolution (uvloop's
+#: ``loop.time()`` only has milliseconds, too coarse for RTTs and window auto-tuning on a LAN).
+_now = time.monotonic
+
+
+def _sockaddr_to_multiaddr(sockaddr: object) -> Multiaddr | None:
+    if not isinstance(sockaddr, tuple) or len(sockaddr) < 2:
+        return None
+    host, port = sockaddr[0], sockaddr[1]
+    family = "ip6" if ":" in str(host) else "ip4"
+    host = str(host).split("%", 1)[0]
+    try:
+        return Multiaddr(f"/{family}/{host}/tcp/{port}")
+    except Exception:  # pragma: no cover - kernel-reported addresses always parse
+        return None
+
+
+def random_key() -> bytes:
+    """32 random bytes for an X25519 private key (the machines draw no randomness themselves)."""
+    return os.urandom(32)

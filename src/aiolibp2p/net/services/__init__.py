@@ -1,0 +1,1 @@
+"""Protocol drivers: each moves bytes between a stream and its sans-IO codec in proto/."""

@@ -1,0 +1,305 @@
+"""A libp2p stream: ordered bytes both ways over one muxer stream, with half-close and reset.
+
+Reads wait on a future (never poll); the bytes a reader takes are reported to the muxer, which
+grants window (yamux) or checks its buffer bound (mplex).  Writes take what the send window allows
+and wait on a future for more window, and on the connection's drain future while the socket's
+write buffer is over its high-water mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from typing import TYPE_CHECKING
+
+from aiolibp2p.core.errors import (
+    ConnectionClosedError,
+    Libp2pError,
+    LocalProtocolError,
+    StreamResetError,
+)
+from aiolibp2p.proto.multistream import Dialer, Listener, NegotiationComplete
+
+if TYPE_CHECKING:
+    from aiolibp2p.core.peer import PeerId
+    from aiolibp2p.net.connection import Connection
+
+__all__ = ["Direction", "Stream"]
+
+_BULK_WRITE = 64 * 1024
+
+
+class Direction(enum.Enum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Stream:
+    """One stream of a :class:`~aiolibp2p.net.connection.Connection`.
+
+    ``read``/``write``/``close``/``reset`` are the application API; the underscore methods are
+    called by the connection when the muxer reports events.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_buffered",
+        "_closed_write",
+        "_conn",
+        "_eof",
+        "_error",
+        "_negotiated",
+        "_negotiator",
+        "_read_waiter",
+        "_write_waiter",
+        "direction",
+        "protocol",
+        "stream_id",
+    )
+
+    def __init__(self, conn: Connection, stream_id: int, direction: Direction) -> None:
+        self._conn = conn
+        self.stream_id = stream_id
+        self.direction = direction
+        #: The negotiated application protocol (set at once for a lazy outbound proposal).
+        self.protocol: str | None = None
+        self._buffer: deque[bytes] = deque()
+        self._buffered = 0
+        self._eof = False
+        self._closed_write = False
+        self._error: BaseException | None = None
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._write_waiter: asyncio.Future[None] | None = None
+        self._negotiator: Dialer | Listener | None = None
+        self._negotiated: asyncio.Future[str] | None = None
+
+    # ------------------------------------------------------------------------------ public API
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this stream rides on."""
+        return self._conn
+
+    @property
+    def remote_peer(self) -> PeerId:
+        """The peer at the other end."""
+        return self._conn.remote_peer
+
+    @property
+    def is_reset(self) -> bool:
+        return isinstance(self._error, StreamResetError)
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (at least one unless at EOF); ``n < 0`` reads until EOF.
+
+        Returns ``b""`` at end of stream.  Raises :class:`StreamResetError` after a reset.
+        """
+        if n == 0:
+            return b""
+        if n < 0:
+            chunks: list[bytes] = []
+            while True:
+                chunk = await self.read(1 << 20)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        while not self._buffered:
+            if self._error is not None:
+                raise self._error
+            if self._eof:
+                return b""
+            await self._wait_readable()
+        return self._take(n)
+
+    async def readexactly(self, n: int) -> bytes:
+        """Exactly ``n`` bytes; :class:`asyncio.IncompleteReadError` if the stream ends first."""
+        parts: list[bytes] = []
+        need = n
+        while need:
+            chunk = await self.read(need)
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"".join(parts), n)
+            parts.append(chunk)
+            need -= len(chunk)
+        return b"".join(parts)
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send ``data``; waits while the send window or the socket buffer is full."""
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        total = len(view)
+        offset = 0
+        conn = self._conn
+        while True:
+            self._check_writable()
+            if offset < total:
+                taken = conn._send(self, view[offset:])
+                offset += taken
+            if offset >= total:
+                break
+            await self._wait_writable()
+        if total >= _BULK_WRITE:
+            conn._flush()
+        else:
+            conn._schedule_flush()
+        if conn._write_paused:
+            await conn._drain()
+
+    async def close(self) -> None:
+        """Half-close: no more writes from us; reading goes on until the remote closes."""
+        if self._closed_write or self._error is not None:
+            return
+        self._closed_write = True
+        self._conn._close_stream(self)
+
+    async def reset(self) -> None:
+        """Abort the stream both ways."""
+        self._reset_now()
+
+    def _reset_now(self) -> None:
+        if self._error is not None:
+            return
+        self._fail(StreamResetError("stream reset locally"))
+        self._conn._reset_stream(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Stream {self.stream_id} {self.direction.value} {self.protocol or '?'} "
+            f"peer={self._conn.remote_peer}>"
+        )
+
+    # ------------------------------------------------------------------- negotiation (internal)
+
+    def _start_outbound_negotiation(self, protocols: list[str], lazy: bool) -> None:
+        dialer = Dialer(protocols, lazy=lazy)
+        self._negotiator = dialer
+        if lazy:
+            self.protocol = protocols[0]
+        else:
+            self._negotiated = asyncio.get_running_loop().create_future()
+        self._conn._send_all(self, dialer.data_to_send())
+
+    def _start_inbound_negotiation(self, listener: Listener) -> None:
+        self._negotiator = listener
+        self._negotiated = asyncio.get_running_loop().create_future()
+        out = listener.data_to_send()
+        if out:
+            self._conn._send_all(self, out)
+
+    async def _wait_negotiated(self) -> str:
+        assert self._negotiated is not None
+        return await self._negotiated
+
+    def _negotiate(self, data: bytes) -> bytes:
+        """Feed negotiation bytes; returns the application bytes that followed them."""
+        negotiator = self._negotiator
+        assert negotiator is not None
+        try:
+            events = negotiator.receive_data(data)
+        except Libp2pError as exc:
+            self._negotiator = None
+            self._fail(exc)
+            self._conn._reset_stream(self)
+            return b""
+        out = negotiator.data_to_send()
+        if out:
+            self._conn._send_all(self, out)
+        for event in events:
+            if isinstance(event, NegotiationComplete):
+                self._negotiator = None
+                self.protocol = event.protocol
+                if self._negotiated is not None and not self._negotiated.done():
+                    self._negotiated.set_result(event.protocol)
+                return event.leftover
+        return b""
+
+    # ----------------------------------------------------------- events from the muxer (internal)
+
+    def _feed(self, data: bytes) -> None:
+        if self._error is not None:
+            return
+        if self._negotiator is not None:
+            leftover = self._negotiate(data)
+            # Negotiation bytes never reach the reader: they count as consumed at once.
+            self._conn._consume(self, len(data) - len(leftover))
+            if leftover:
+                self._append(leftover)
+            return
+        self._append(data)
+
+    def _append(self, data: bytes) -> None:
+        self._buffer.append(data)
+        self._buffered += len(data)
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _feed_eof(self) -> None:
+        self._eof = True
+        if self._negotiator is not None:
+            self._negotiator = None
+            self._fail(ConnectionClosedError("stream closed during protocol negotiation"))
+        self._wake_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        if self._negotiated is not None and not self._negotiated.done():
+            self._negotiated.set_exception(exc)
+            self._negotiated.exception()  # mark retrieved: the opener may have gone away
+        self._wake_all()
+
+    def _window_available(self) -> None:
+        waiter = self._write_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_all(self) -> None:
+        for waiter in (self._read_waiter, self._write_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    # ----------------------------------------------------------------------------- internals
+
+    def _take(self, n: int) -> bytes:
+        buffer = self._buffer
+        first = buffer[0]
+        if n < 0 or (n >= self._buffered and len(buffer) == 1):
+            data = first
+            buffer.popleft()
+        elif len(first) <= n:
+            parts = []
+            size = 0
+            while buffer and size + len(buffer[0]) <= n:
+                chunk = buffer.popleft()
+                parts.append(chunk)
+                size += len(chunk)
+            data = b"".join(parts) if len(parts) > 1 else parts[0]
+        else:
+            data = first[:n]
+            buffer[0] = first[n:]
+        self._buffered -= len(data)
+        self._conn._consume(self, len(data))
+        return data
+
+    async def _wait_readable(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._read_waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._read_waiter = None
+
+    async def _wait_writable(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._write_waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._write_waiter = None
+
+    def _check_writable(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed_write:
+            raise LocalProtocolError("stream is closed for writing")

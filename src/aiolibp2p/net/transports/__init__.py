@@ -1,0 +1,1 @@
+"""Transports: how raw connections are made (TCP today)."""

@@ -1,0 +1,25 @@
+"""Option functions for :func:`aiolibp2p.new_host` / :func:`aiolibp2p.config.build_config`."""
+
+from aiolibp2p.config import (
+    agent_version,
+    dial_stagger,
+    identity,
+    limits,
+    listen,
+    muxers,
+    security,
+    services,
+    timeouts,
+)
+
+__all__ = [
+    "agent_version",
+    "dial_stagger",
+    "identity",
+    "limits",
+    "listen",
+    "muxers",
+    "security",
+    "services",
+    "timeouts",
+]

@@ -1,0 +1,1 @@
+"""aiolibp2p.proto.identify.pb: generated protobuf code (scripts/gen-protos)."""
