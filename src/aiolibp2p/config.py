@@ -68,8 +68,9 @@ class HostConfig:
     max_pending_inbound: int = 256
     max_connections: int = 10_000
     #: Inbound streams per connection still negotiating their protocol at once.
-    max_negotiating_streams: int = 64
-    #: Bytes buffered per stream for the application (mplex resets beyond; yamux windows bound it).
+    max_negotiating_streams: int = 256
+    #: Unread bytes per stream: for mplex (no flow control) reading the socket pauses above it,
+    #: so a slow reader stalls the connection instead of losing data; yamux windows bound it.
     max_stream_buffer: int = 16 * 1024 * 1024
     #: Peers kept in the peerstore (disconnected peers beyond are evicted, oldest first).
     max_peerstore_peers: int = 10_000

@@ -157,8 +157,12 @@ class DialError(Libp2pError):
         self.errors = dict(errors or {})
 
 
-class HandshakeTimeout(Libp2pError):
-    """The connection upgrade (security + muxer) did not finish before its deadline."""
+class HandshakeTimeout(RemoteProtocolError):
+    """The connection upgrade (security + muxer) did not finish before its deadline.
+
+    A remote error: the peer stalled (or the path to it is dead), like
+    :class:`KeepAliveTimeout`.
+    """
 
 
 class YamuxError(RemoteProtocolError):

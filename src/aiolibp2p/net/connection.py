@@ -55,8 +55,6 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionState"]
 
 _RECV_BUFFER = 256 * 1024
-#: Unread bytes per stream above which reading the socket pauses (muxers without flow control).
-_NO_FLOW_CONTROL_PAUSE = 1 << 20
 _WRITE_HIGH_WATER = 1 << 20
 
 
@@ -85,6 +83,7 @@ class Connection(asyncio.BufferedProtocol):
         on_closed: Callable[[Connection], None],
         handshake_timeout: float,
         close_timeout: float = 2.0,
+        stream_buffer_limit: int = 16 << 20,
     ) -> None:
         self.direction = direction
         self.state = ConnectionState.UPGRADING
@@ -94,6 +93,7 @@ class Connection(asyncio.BufferedProtocol):
         self._on_stream = on_stream
         self._on_closed = on_closed
         self._handshake_timeout = handshake_timeout
+        self._stream_buffer_limit = stream_buffer_limit
         self._close_timeout = close_timeout
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
@@ -163,6 +163,12 @@ class Connection(asyncio.BufferedProtocol):
             self._fail(exc)
 
     def eof_received(self) -> bool:
+        if self.state is ConnectionState.UPGRADING and self._upgrader is not None:
+            try:
+                self._upgrader.receive_eof()  # always raises: a truncated handshake
+            except Libp2pError as exc:
+                self._fail(exc)
+                return False
         self._fail(ConnectionClosedError("remote closed the connection"), log_it=False)
         return False
 
@@ -220,18 +226,37 @@ class Connection(asyncio.BufferedProtocol):
         With a single protocol the proposal is lazy: the stream is returned at once and the
         application's first bytes travel right behind the proposal; a refusal surfaces as
         :class:`~aiolibp2p.core.errors.ProtocolNotSupported` on the next read or write.
+        A stream the muxer makes wait for its turn (yamux, past 256 streams the remote has not
+        acknowledged) is returned once it may send.
         """
         protocols = list(protocols)
         stream = self.open_stream()
         lazy = len(protocols) == 1
+        if lazy and self._can_send(stream):  # the common case: nothing to wait for
+            stream._start_outbound_negotiation(protocols, lazy)
+            return stream
+        try:
+            await asyncio.wait_for(self._negotiate_outbound(stream, protocols, lazy), timeout)
+        except BaseException:
+            stream._reset_now()
+            raise
+        return stream
+
+    async def _negotiate_outbound(self, stream: Stream, protocols: list[str], lazy: bool) -> None:
+        # A stream the muxer queued may send nothing yet, not even its proposal: wait for its
+        # turn (SendWindowAvailable), as go-yamux's OpenStream blocks on the ACK backlog.
+        while not self._can_send(stream):
+            await stream._wait_writable()
         stream._start_outbound_negotiation(protocols, lazy)
         if not lazy:
-            try:
-                await asyncio.wait_for(stream._wait_negotiated(), timeout)
-            except BaseException:
-                stream._reset_now()
-                raise
-        return stream
+            await stream._wait_negotiated()
+
+    def _can_send(self, stream: Stream) -> bool:
+        stream._check_writable()
+        muxer = self._muxer
+        if muxer is None:
+            raise ConnectionClosedError("connection is closed")
+        return muxer.send_capacity(stream.stream_id) > 0
 
     async def close(self) -> None:
         """Close gracefully: GoAway, flush, close the socket; returns once it is closed."""
@@ -283,7 +308,7 @@ class Connection(asyncio.BufferedProtocol):
         self._noise = complete.transport
         self._muxer = self._make_muxer(complete.muxer, self.direction is Direction.OUTBOUND)
         if not self._muxer.has_flow_control:
-            self._pause_threshold = _NO_FLOW_CONTROL_PAUSE
+            self._pause_threshold = self._stream_buffer_limit
         self.state = ConnectionState.OPEN
         if not self.ready.done():
             self.ready.set_result(self)

@@ -37,7 +37,7 @@ from aiolibp2p.net.services import ping as ping_service
 from aiolibp2p.net.services.identify import PROTOCOL_ID as IDENTIFY_ID
 from aiolibp2p.net.services.identify import PUSH_PROTOCOL_ID as IDENTIFY_PUSH_ID
 from aiolibp2p.net.services.identify import IdentifyService
-from aiolibp2p.net.stream import Stream
+from aiolibp2p.net.stream import Direction, Stream
 from aiolibp2p.net.swarm import Swarm
 from aiolibp2p.proto.identify import IdentifyInfo
 from aiolibp2p.proto.multistream import Listener
@@ -257,7 +257,13 @@ class Host:
         )
 
     def _inbound_stream(self, conn: Connection, stream: Stream) -> None:
-        negotiating = sum(1 for s in conn.streams if s._negotiator is not None)
+        # Only inbound streams count: our own outbound streams awaiting the remote's answer
+        # (lazy proposals) are not the remote's doing.
+        negotiating = sum(
+            1
+            for s in conn.streams
+            if s._negotiator is not None and s.direction is Direction.INBOUND
+        )
         if self._closed or negotiating >= self.config.max_negotiating_streams:
             stream._reset_now()
             return

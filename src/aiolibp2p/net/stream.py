@@ -137,6 +137,9 @@ class Stream:
                 offset += taken
             if offset >= total:
                 break
+            # The window is used up: send what it took now.  Else nothing might flush it (no
+            # inbound traffic), the remote never sees the bytes nor grants more window.
+            conn._flush()
             await self._wait_writable()
         if total >= _BULK_WRITE:
             conn._flush()
@@ -150,6 +153,11 @@ class Stream:
         if self._closed_write or self._error is not None:
             return
         self._closed_write = True
+        if isinstance(self._negotiator, Dialer):
+            # A lazy proposal is still unanswered: send the FIN once the remote has confirmed
+            # the protocol.  (A FIN that arrives before the remote's handler starts reading makes
+            # some implementations' handlers hang: js-libp2p 3.3 does.)
+            return
         self._conn._close_stream(self)
 
     async def reset(self) -> None:
@@ -210,6 +218,8 @@ class Stream:
                 self.protocol = event.protocol
                 if self._negotiated is not None and not self._negotiated.done():
                     self._negotiated.set_result(event.protocol)
+                if self._closed_write:  # close() came while the lazy proposal was pending
+                    self._conn._close_stream(self)
                 return event.leftover
         return b""
 
@@ -239,6 +249,9 @@ class Stream:
         if self._negotiator is not None:
             self._negotiator = None
             self._fail(ConnectionClosedError("stream closed during protocol negotiation"))
+            # Reset, as for any failed negotiation: else our half stays open in the muxer
+            # (and the remote waits for our close) for the life of the connection.
+            self._conn._reset_stream(self)
         self._wake_all()
 
     def _fail(self, exc: BaseException) -> None:

@@ -29,16 +29,30 @@ from aiolibp2p.proto.upgrade import Upgrader
 __all__ = ["Swarm"]
 
 
-def _make_muxer(protocol_id: str, is_initiator: bool) -> MuxerMachine:
-    if protocol_id == YAMUX:
-        from aiolibp2p.proto.yamux import YamuxMachine
+#: mplex resets a stream whose unread data passes the pause threshold by more than this: reads
+#: pause as soon as the threshold is crossed, so only what was already received can overshoot
+#: (one receive buffer plus a partial Noise and a partial mplex frame, well under 4 MiB).
+MPLEX_RESET_SLACK = 4 << 20
 
-        return YamuxMachine(is_initiator=is_initiator)
-    if protocol_id == MPLEX:
-        from aiolibp2p.proto.mplex import MplexMachine
 
-        return MplexMachine(is_initiator=is_initiator)
-    raise Libp2pError(f"no muxer implementation for {protocol_id}")  # pragma: no cover
+def _muxer_factory(config: HostConfig) -> Callable[[str, bool], MuxerMachine]:
+    """Build muxer machines with the host's bounds."""
+
+    def make(protocol_id: str, is_initiator: bool) -> MuxerMachine:
+        if protocol_id == YAMUX:
+            from aiolibp2p.proto.yamux import YamuxMachine
+
+            return YamuxMachine(is_initiator=is_initiator)
+        if protocol_id == MPLEX:
+            from aiolibp2p.proto.mplex import MplexConfig, MplexMachine
+
+            bound = config.max_stream_buffer + MPLEX_RESET_SLACK
+            return MplexMachine(
+                is_initiator=is_initiator, config=MplexConfig(max_stream_buffer=bound)
+            )
+        raise Libp2pError(f"no muxer implementation for {protocol_id}")  # pragma: no cover
+
+    return make
 
 
 class _Refuse(asyncio.BufferedProtocol):
@@ -78,6 +92,7 @@ class Swarm:
         self._pending: set[Connection] = set()
         self._dials: dict[PeerId, asyncio.Task[Connection]] = {}
         self._closed = False
+        self._make_muxer = _muxer_factory(config)
 
     # ------------------------------------------------------------------------------ listening
 
@@ -118,12 +133,13 @@ class Swarm:
         conn = Connection(
             direction=direction,
             upgrader=upgrader,
-            make_muxer=_make_muxer,
+            make_muxer=self._make_muxer,
             on_ready=self._conn_ready,
             on_stream=self._on_stream,
             on_closed=self._conn_closed,
             handshake_timeout=config.handshake_timeout,
             close_timeout=config.close_timeout,
+            stream_buffer_limit=config.max_stream_buffer,
         )
         self._pending.add(conn)
         conn.closed.add_done_callback(lambda _f: self._pending.discard(conn))

