@@ -61,6 +61,10 @@ class LoopRunner:
             current = asyncio.current_task()
             leftover = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
             assert not leftover, f"tasks left running: {leftover}"
+            scheduled = getattr(asyncio.get_running_loop(), "_scheduled", None)
+            if scheduled is not None:  # asyncio's own loop exposes its timer heap
+                armed = [h for h in scheduled if not h.cancelled()]
+                assert not armed, f"timers left armed: {armed}"
             return result
 
         try:

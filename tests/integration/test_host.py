@@ -22,7 +22,7 @@ from aiolibp2p.core.errors import (
     ProtocolNotSupported,
     StreamResetError,
 )
-from aiolibp2p.core.events import ConnectionOpened, PeerConnected, PeerIdentified
+from aiolibp2p.core.events import ConnectionOpened, PeerConnected, PeerIdentified, StreamOpened
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.net.stream import Stream
 
@@ -232,6 +232,14 @@ def test_events(aio: Any) -> None:
                     if event.__class__ is PeerIdentified:
                         break
             assert seen[:2] == [ConnectionOpened, PeerConnected]
+            stream = await a.new_stream(b.peer_id, [ECHO])
+            await stream.close()
+            async with asyncio.timeout(5):
+                async for event in sub:
+                    if isinstance(event, StreamOpened) and event.protocol == ECHO:
+                        assert event.direction == "outbound" and event.peer == b.peer_id
+                        break
+            assert await stream.read() == b""
         finally:
             sub.close()
             await a.close()

@@ -13,6 +13,7 @@ __all__ = [
     "PeerIdentified",
     "ConnectionOpened",
     "ConnectionClosed",
+    "StreamOpened",
 ]
 
 
@@ -59,3 +60,15 @@ class PeerIdentified(Event):
     peer: PeerId
     protocols: tuple[str, ...]
     agent_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOpened(Event):
+    """A stream's protocol was agreed (``direction``: ``"inbound"`` or ``"outbound"``).
+
+    For a lazy outbound proposal (one protocol), it is emitted when the stream is handed out.
+    """
+
+    peer: PeerId
+    protocol: str
+    direction: str

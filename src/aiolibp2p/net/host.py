@@ -26,6 +26,7 @@ from aiolibp2p.core.events import (
     PeerConnected,
     PeerDisconnected,
     PeerIdentified,
+    StreamOpened,
 )
 from aiolibp2p.core.multiaddr import join_p2p, parse_multiaddr, split_p2p
 from aiolibp2p.core.peer import PeerId
@@ -199,7 +200,9 @@ class Host:
             raise LocalProtocolError("protocols must be a sequence of protocol ids, not a str")
         conn = await self.connect(peer, timeout=timeout)
         limit = self.config.negotiation_timeout if timeout is None else timeout
-        return await conn.new_stream(protocols, timeout=limit)
+        stream = await conn.new_stream(protocols, timeout=limit)
+        self._events.emit(StreamOpened(conn.remote_peer, stream.protocol or "", "outbound"))
+        return stream
 
     def connections(self, peer: PeerId | None = None) -> list[Connection]:
         return self.swarm.connections(peer)
@@ -281,6 +284,7 @@ class Host:
             if handler is None:  # removed while negotiating
                 stream._reset_now()
                 return
+            self._events.emit(StreamOpened(conn.remote_peer, f.result(), "inbound"))
             self._spawn(_run_handler(handler, stream), f"handler {f.result()}")
 
         fut.add_done_callback(negotiated)
