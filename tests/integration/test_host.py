@@ -24,6 +24,7 @@ from aiolibp2p.core.errors import (
 )
 from aiolibp2p.core.events import ConnectionOpened, PeerConnected, PeerIdentified, StreamOpened
 from aiolibp2p.core.peer import PeerId
+from aiolibp2p.net._compat import timeout
 from aiolibp2p.net.stream import Stream
 
 ECHO = "/echo/1.0.0"
@@ -226,7 +227,7 @@ def test_events(aio: Any) -> None:
         try:
             await a.connect(b.full_addrs()[0])
             seen = []
-            async with asyncio.timeout(5):
+            async with timeout(5):
                 async for event in sub:
                     seen.append(type(event))
                     if event.__class__ is PeerIdentified:
@@ -234,7 +235,7 @@ def test_events(aio: Any) -> None:
             assert seen[:2] == [ConnectionOpened, PeerConnected]
             stream = await a.new_stream(b.peer_id, [ECHO])
             await stream.close()
-            async with asyncio.timeout(5):
+            async with timeout(5):
                 async for event in sub:
                     if isinstance(event, StreamOpened) and event.protocol == ECHO:
                         assert event.direction == "outbound" and event.peer == b.peer_id
