@@ -13,12 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from multiaddr import Multiaddr
-
 from aiolibp2p._version import __version__
 from aiolibp2p.core.crypto import PrivateKey, generate_private_key
 from aiolibp2p.core.errors import ConfigError, Libp2pError
-from aiolibp2p.core.multiaddr import parse_multiaddr
+from aiolibp2p.core.multiaddr import Multiaddr, parse_multiaddr
 
 __all__ = [
     "HostConfig",
@@ -63,6 +61,9 @@ class HostConfig:
     #: Whether to run identify on every new connection and serve identify / ping.
     identify: bool = True
     ping: bool = True
+    #: Whether to serve ``/perf/1.0.0``.  Off by default: a client can ask for any number of
+    #: bytes (an amplification vector on public nodes, so the spec says SHOULD NOT by default).
+    perf: bool = False
     identify_timeout: float = 5.0
     #: Inbound connections still handshaking at once (beyond: refused at accept).
     max_pending_inbound: int = 256
@@ -74,6 +75,9 @@ class HostConfig:
     max_stream_buffer: int = 16 * 1024 * 1024
     #: Peers kept in the peerstore (disconnected peers beyond are evicted, oldest first).
     max_peerstore_peers: int = 10_000
+    #: Bytes the perf server sends back on one stream at most (a larger request is refused with a
+    #: reset).  Default: any u64, since serving perf is opt-in.
+    max_perf_bytes: int = (1 << 64) - 1
     #: Close connections in the background on protocol errors after this long at most.
     close_timeout: float = 2.0
 
@@ -115,6 +119,9 @@ class HostConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        value = self.max_perf_bytes
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
+            raise ConfigError(f"max_perf_bytes must be an int in [0, 2**64 - 1], got {value!r}")
         if not self.agent_version or len(self.agent_version) > 256:
             raise ConfigError("agent_version must be 1..256 characters")
 
@@ -213,12 +220,13 @@ def dial_stagger(seconds: float) -> Option:
     return _set("dial_stagger", seconds)
 
 
-def services(*, identify: bool = True, ping: bool = True) -> Option:
-    """Turn the built-in identify and ping services on or off."""
+def services(*, identify: bool = True, ping: bool = True, perf: bool = False) -> Option:
+    """Turn the built-in identify, ping and perf services on or off (perf is off by default)."""
 
     def apply(builder: dict[str, Any]) -> None:
         builder["identify"] = identify
         builder["ping"] = ping
+        builder["perf"] = perf
 
     return apply
 
@@ -230,6 +238,7 @@ def limits(
     max_negotiating_streams: int | None = None,
     max_stream_buffer: int | None = None,
     max_peerstore_peers: int | None = None,
+    max_perf_bytes: int | None = None,
 ) -> Option:
     """Override resource bounds."""
     values = {
@@ -238,6 +247,7 @@ def limits(
         "max_negotiating_streams": max_negotiating_streams,
         "max_stream_buffer": max_stream_buffer,
         "max_peerstore_peers": max_peerstore_peers,
+        "max_perf_bytes": max_perf_bytes,
     }
 
     def apply(builder: dict[str, Any]) -> None:

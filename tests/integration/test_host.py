@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from multiaddr import Multiaddr
 
 import aiolibp2p
 from aiolibp2p import options as o
@@ -23,6 +22,7 @@ from aiolibp2p.core.errors import (
     StreamResetError,
 )
 from aiolibp2p.core.events import ConnectionOpened, PeerConnected, PeerIdentified, StreamOpened
+from aiolibp2p.core.multiaddr import Multiaddr
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.net._compat import timeout
 from aiolibp2p.net.stream import Stream

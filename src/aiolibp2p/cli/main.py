@@ -4,6 +4,8 @@ Sub-commands so far:
 
 * ``aiolibp2p id``: create (first run) or load the node's identity and print its peer id.
 * ``aiolibp2p build-info``: which twin (compiled or pure) serves each hot path.
+* ``aiolibp2p node [--perf]``, ``aiolibp2p ping``, ``aiolibp2p perf``: see :mod:`aiolibp2p.cli.node`
+  and :mod:`aiolibp2p.cli.perf`.
 """
 
 from __future__ import annotations
@@ -77,13 +79,59 @@ def _cmd_node(args: argparse.Namespace) -> int:
     from aiolibp2p.cli.node import run, serve
 
     path = Path(args.identity) if args.identity else default_identity_path()
-    return run(serve(args.listen, path))
+    return run(serve(args.listen, path, perf=args.perf))
 
 
 def _cmd_ping(args: argparse.Namespace) -> int:
     from aiolibp2p.cli.node import ping, run
 
     return run(ping(args.multiaddr, args.count, args.interval, args.timeout))
+
+
+def _cmd_perf(args: argparse.Namespace) -> int:
+    from aiolibp2p.cli.node import run
+    from aiolibp2p.cli.perf import run_perf
+
+    return run(
+        run_perf(
+            args.multiaddr,
+            upload_bytes=args.upload_bytes,
+            download_bytes=args.download_bytes,
+            iterations=args.iterations,
+            new_connection=args.new_connection,
+            timeout=args.timeout,
+        )
+    )
+
+
+def _byte_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
+    if not 0 <= value < 1 << 64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**64 - 1], got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
 
 
 def _cmd_build_info(args: argparse.Namespace) -> int:
@@ -126,6 +174,12 @@ def _parser() -> argparse.ArgumentParser:
     p_node.add_argument(
         "--identity", metavar="PATH", help=f"private key file (default: {default_identity_path()})"
     )
+    p_node.add_argument(
+        "--perf",
+        action="store_true",
+        help="serve /perf/1.0.0 (off by default: any client can make the node send any number "
+        "of bytes, so do not enable it on publicly reachable nodes)",
+    )
     p_node.set_defaults(func=_cmd_node)
 
     p_ping = sub.add_parser("ping", help="dial a peer and ping it")
@@ -134,6 +188,40 @@ def _parser() -> argparse.ArgumentParser:
     p_ping.add_argument("--interval", type=float, default=0.2, help="seconds between pings")
     p_ping.add_argument("--timeout", type=float, default=10.0, help="seconds per step")
     p_ping.set_defaults(func=_cmd_ping)
+
+    p_perf = sub.add_parser(
+        "perf",
+        help="measure upload/download against a peer serving /perf/1.0.0",
+        description="Print one JSON line per iteration: "
+        '{"type": "final", "timeSeconds": ..., "uploadBytes": ..., "downloadBytes": ...}.',
+    )
+    p_perf.add_argument("multiaddr", help="the peer, e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3KooW...")
+    p_perf.add_argument(
+        "--upload-bytes", type=_byte_count, required=True, metavar="N", help="bytes to send"
+    )
+    p_perf.add_argument(
+        "--download-bytes",
+        type=_byte_count,
+        required=True,
+        metavar="M",
+        help="bytes to ask the peer to send back",
+    )
+    p_perf.add_argument(
+        "--iterations", type=_positive_int, default=1, metavar="K", help="runs (default 1)"
+    )
+    p_perf.add_argument(
+        "--new-connection",
+        action="store_true",
+        help="dial a fresh connection for every iteration (its time includes the dial)",
+    )
+    p_perf.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="S",
+        help="seconds allowed per iteration, dial included (default 120)",
+    )
+    p_perf.set_defaults(func=_cmd_perf)
 
     p_build = sub.add_parser("build-info", help="show which hot paths run compiled code")
     p_build.set_defaults(func=_cmd_build_info)

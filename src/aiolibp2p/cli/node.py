@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from multiaddr import Multiaddr
+from aiolibp2p.core.multiaddr import Multiaddr
 
 DEFAULT_PORT = 4001
 DEFAULT_LISTEN = (f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}", f"/ip6/::/tcp/{DEFAULT_PORT}")
@@ -24,60 +24,101 @@ def run(coro: object) -> int:
     return uvloop.run(coro)  # type: ignore[arg-type]
 
 
+def _local_ips(family: int) -> list[str]:
+    """The addresses of the local interfaces, asked of the kernel (Linux; ``[]`` elsewhere).
+
+    IPv4: ``SIOCGIFADDR`` on each interface (its primary address).  IPv6: ``/proc/net/if_inet6``,
+    without link-local addresses, which a peer could only dial with a zone we cannot print.
+    """
+    import socket
+
+    if not sys.platform.startswith("linux"):
+        return []
+    ips: list[str] = []
+    if family == socket.AF_INET:
+        import fcntl
+        import struct
+
+        siocgifaddr = 0x8915  # <linux/sockios.h>
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for _index, name in socket.if_nameindex():
+                request = struct.pack("256s", name.encode()[:15])  # struct ifreq, ifr_name
+                try:
+                    reply = fcntl.ioctl(sock.fileno(), siocgifaddr, request)
+                except OSError:  # no IPv4 address on this interface
+                    continue
+                ips.append(socket.inet_ntoa(reply[20:24]))  # ifr_addr.sin_addr
+        return ips
+    # "<32 hex digits> <ifindex> <prefix length> <scope> <flags> <name>" per address
+    with open("/proc/net/if_inet6", encoding="ascii") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) < 6 or len(fields[0]) != 32:
+                continue
+            packed = bytes.fromhex(fields[0])
+            if packed[0] == 0xFE and packed[1] & 0xC0 == 0x80:  # fe80::/10
+                continue
+            ips.append(socket.inet_ntop(socket.AF_INET6, packed))
+    return ips
+
+
 def interface_addrs(addr: Multiaddr) -> list[Multiaddr]:
-    """Expand a wildcard listen address (0.0.0.0 / ::) into one address per local interface."""
+    """Expand a wildcard listen address (0.0.0.0 / ::) into one address per local interface
+    (loopback only where the interfaces cannot be listed)."""
+    import socket
+
     text = str(addr)
     parts = text.split("/")
     if len(parts) < 3 or parts[2] not in ("0.0.0.0", "::"):
         return [addr]
     family = parts[1]
-    ips: list[str] = []
     try:
-        import socket
-
-        import psutil  # type: ignore[import-untyped]  # installed with multiaddr; optional
-
-        want = socket.AF_INET if family == "ip4" else socket.AF_INET6
-        for snics in psutil.net_if_addrs().values():
-            for snic in snics:
-                if snic.family == want:
-                    ips.append(snic.address.split("%", 1)[0])
-    except Exception:
+        ips = _local_ips(socket.AF_INET if family == "ip4" else socket.AF_INET6)
+    except (OSError, ValueError):
+        ips = []
+    if not ips:
         ips = ["127.0.0.1"] if family == "ip4" else ["::1"]
     out = []
     for ip in dict.fromkeys(ips):
         try:
             out.append(Multiaddr("/".join(["", family, ip, *parts[3:]])))
-        except Exception:
+        except ValueError:  # MultiaddrError
             continue
     return out or [addr]
 
 
-async def _start_host(listen: Sequence[str], identity_path: Path, explicit: bool) -> object:
+async def _start_host(
+    listen: Sequence[str], identity_path: Path, explicit: bool, perf: bool = False
+) -> object:
     import aiolibp2p
     from aiolibp2p import options as o
     from aiolibp2p.core.crypto import load_or_create_private_key_file
 
     key, _created = load_or_create_private_key_file(identity_path)
     addrs = list(listen)
+    services = o.services(perf=perf)
     try:
-        return await aiolibp2p.new_host(o.identity(key), o.listen(*addrs))
+        return await aiolibp2p.new_host(o.identity(key), services, o.listen(*addrs))
     except OSError as exc:
         if explicit or exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
             raise
     # The default port is taken (or IPv6 is off): fall back to a free port, IPv4 first.
     fallback = [a.replace(f"/tcp/{DEFAULT_PORT}", "/tcp/0") for a in addrs]
     try:
-        return await aiolibp2p.new_host(o.identity(key), o.listen(*fallback))
+        return await aiolibp2p.new_host(o.identity(key), services, o.listen(*fallback))
     except OSError:
-        return await aiolibp2p.new_host(o.identity(key), o.listen(fallback[0]))
+        return await aiolibp2p.new_host(o.identity(key), services, o.listen(fallback[0]))
 
 
-async def serve(listen: Sequence[str] | None, identity_path: Path) -> int:
-    """Start a node, print its addresses, serve until SIGINT/SIGTERM, then shut down cleanly."""
+async def serve(listen: Sequence[str] | None, identity_path: Path, *, perf: bool = False) -> int:
+    """Start a node, print its addresses, serve until SIGINT/SIGTERM, then shut down cleanly.
+
+    ``perf`` also serves ``/perf/1.0.0`` (off by default: an amplification vector)."""
     from aiolibp2p.core.multiaddr import join_p2p
 
-    host = await _start_host(listen or DEFAULT_LISTEN, identity_path, explicit=bool(listen))
+    host = await _start_host(
+        listen or DEFAULT_LISTEN, identity_path, explicit=bool(listen), perf=perf
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,6 +128,8 @@ async def serve(listen: Sequence[str] | None, identity_path: Path) -> int:
             for concrete in interface_addrs(addr):
                 print(join_p2p(concrete, host.peer_id), flush=True)  # type: ignore[attr-defined]
         peer = host.peer_id  # type: ignore[attr-defined]
+        if perf:
+            print("serving /perf/1.0.0 (--perf)", file=sys.stderr, flush=True)
         print(f"aiolibp2p node {peer} running; Ctrl-C stops it", file=sys.stderr, flush=True)
         await stop.wait()
         print("shutting down", file=sys.stderr, flush=True)

@@ -1,46 +1,51 @@
-"""Multiaddr helpers on top of the ``multiaddr`` package (multiformats/py-multiaddr 0.2).
+"""Multiaddrs: the :class:`Multiaddr` value type and the questions the library asks of one.
 
-The package provides the value type (:class:`multiaddr.Multiaddr`, which compares and hashes by its
-binary form), the protocol table and the per-protocol value codecs.  This module adds a strict
-front door and the few questions the rest of the library asks of an address:
+* :class:`Multiaddr` is an immutable, hashable address built from text (``"/ip4/1.2.3.4/tcp/1"``),
+  binary (any bytes-like) or another ``Multiaddr``.  Construction validates strictly and raises
+  only :class:`~aiolibp2p.core.errors.MultiaddrError`, so every ``Multiaddr`` in existence is
+  well formed; it compares and hashes by its binary form and prints canonical text.
+* :func:`parse_multiaddr` is the front door for values of unknown type (it returns a
+  ``Multiaddr`` argument unchanged).
+* :func:`components` walks an address; :func:`split_p2p` / :func:`join_p2p`,
+  :func:`transport_family`, :func:`address_scope` and the ``is_*`` predicates.
 
-* :func:`parse_multiaddr` turns text or binary into a *validated* ``Multiaddr``, raising only
-  :class:`~aiolibp2p.core.errors.MultiaddrError`.  ``Multiaddr(bytes)`` itself stores any bytes
-  unchecked, so bytes from the wire must come through here.  Text is framed here rather than by
-  ``Multiaddr(str)``, for interop with go-multiaddr: the package stores ``/p2p/<CIDv1>`` as CID
-  bytes where the binary form is the bare multihash, does not know the legacy ``/ipfs/`` name,
-  drops the leading ``/`` of ``/unix`` paths and accepts text without a leading ``/``.  Values are
-  still converted by the package's codecs; peer ids by :class:`~aiolibp2p.core.peer.PeerId`.
-* :func:`components` walks the binary form.  Use it instead of ``Multiaddr.protocols()`` /
-  ``items()`` / ``split()``, which misread ``/ip6zone`` (its length prefix is taken for the next
-  protocol code).
-* :func:`split_p2p` / :func:`join_p2p`, :func:`transport_family`, :func:`address_scope` and the
-  ``is_*`` predicates.
-
-Decoding is bounded: binary input above :data:`MAX_MULTIADDR_BYTES` and text above
-:data:`MAX_MULTIADDR_TEXT` characters are refused before any parsing.
+The protocol table, the value codecs and the framing rules live in
+:mod:`aiolibp2p.core._multiaddr_codec` (they follow go-multiaddr; see there).  Text and binary
+input are bounded (:data:`MAX_MULTIADDR_TEXT` characters, :data:`MAX_MULTIADDR_BYTES` bytes)
+before any parsing.
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
-from typing import Any, NamedTuple
+from typing import Any
 
-from multiaddr import Multiaddr
-from multiaddr.codecs import codec_by_name
-from multiaddr.protocols import P_P2P, protocol_with_code, protocol_with_name
-
-from aiolibp2p._accel import varint
+from aiolibp2p.core._multiaddr_codec import (
+    PROTOCOLS,
+    VAR,
+    Component,
+    Protocol,
+    decode_binary,
+    encode_components,
+    format_components,
+    format_value,
+    parse_text,
+    protocol_with_code,
+    protocol_with_name,
+)
 from aiolibp2p.core.errors import MultiaddrError
 from aiolibp2p.core.peer import PeerId
 
 __all__ = [
     "MAX_MULTIADDR_BYTES",
     "MAX_MULTIADDR_TEXT",
+    "PROTOCOLS",
+    "VAR",
     "AddressScope",
     "Component",
     "Multiaddr",
+    "Protocol",
     "address_scope",
     "components",
     "is_link_local",
@@ -49,167 +54,223 @@ __all__ = [
     "is_public",
     "join_p2p",
     "parse_multiaddr",
+    "protocol_with_code",
+    "protocol_with_name",
     "split_p2p",
     "transport_family",
 ]
 
-#: Largest binary multiaddr accepted by :func:`parse_multiaddr`.  Real addresses stay well below
-#: it (a relayed WebTransport address with two certhashes and two peer ids is ~200 bytes; a
-#: ``/dns`` name is at most 253).
+#: Largest binary multiaddr accepted.  Real addresses stay well below it (a relayed
+#: WebTransport address with two certhashes and two peer ids is ~200 bytes; a ``/dns`` name is
+#: at most 253).
 MAX_MULTIADDR_BYTES = 1024
-#: Largest text multiaddr accepted by :func:`parse_multiaddr`, in characters (text runs to a few
-#: times the binary size: base58 peer ids, IPv6 literals, base64url certhashes).
+#: Largest text multiaddr accepted, in characters (text runs to a few times the binary size:
+#: base58 peer ids, IPv6 literals, base64url certhashes).
 MAX_MULTIADDR_TEXT = 4 * MAX_MULTIADDR_BYTES
 
-_LEGACY_ALIASES = {"ipfs": "p2p"}
+P_P2P = 421
+
+# Module-level aliases, so the size-bound test can check nothing is decoded before the bound.
+_walk = decode_binary
+_parse_text = parse_text
 
 
-class Component(NamedTuple):
-    """One protocol of a multiaddr: its code, name, and raw binary value (``b""`` for flags)."""
+def _checked(parts: tuple[Component, ...], data: bytes | None = None) -> bytes:
+    """The binary form of ``parts`` after the whole-address rules: not empty, within the size
+    bound, a path protocol (``/unix``) only last."""
+    if not parts:
+        raise MultiaddrError("empty multiaddr")
+    for comp in parts[:-1]:
+        if comp.code == 400:  # /unix: its text form runs to the end of the address
+            raise MultiaddrError("a component follows a path protocol (/unix must be last)")
+    if data is None:
+        data = encode_components(parts)
+    if len(data) > MAX_MULTIADDR_BYTES:
+        raise MultiaddrError(f"multiaddr of {len(data)} bytes exceeds {MAX_MULTIADDR_BYTES}")
+    return data
 
-    code: int
-    name: str
-    value: bytes
 
+class Multiaddr:
+    """An immutable, validated multiaddr; equal and hashed by its binary form.
 
-def _walk(data: bytes) -> tuple[Component, ...]:
-    """Split and validate a binary multiaddr; every failure is a :class:`MultiaddrError`."""
-    out: list[Component] = []
-    pos, size = 0, len(data)
-    while pos < size:
-        try:
-            decoded = varint.decode_uvarint(data, pos)
-            if decoded is None:
-                raise MultiaddrError(f"truncated protocol code at byte {pos}")
-            code, pos = decoded
-            try:
-                proto = protocol_with_code(code)
-            except Exception:
-                raise MultiaddrError(f"unknown multiaddr protocol code {code}") from None
-            codec: Any = codec_by_name(proto.codec)
-            if proto.codec is None:
-                length = 0
-            elif codec.SIZE > 0:
-                length = codec.SIZE // 8
-            else:  # length-prefixed (the package's utf8 codec says 0 but is prefixed too)
-                decoded = varint.decode_uvarint(data, pos)
-                if decoded is None:
-                    raise MultiaddrError(f"/{proto.name}: truncated length prefix")
-                length, pos = decoded
-            end = pos + length
-            if end > size:
+    ``Multiaddr(value)`` takes text, binary (``bytes``, ``bytearray``, ``memoryview``) or another
+    ``Multiaddr``, and raises :class:`MultiaddrError` for anything malformed, empty, oversized,
+    or of another type.  ``str()`` gives the canonical text (``/p2p/`` with a base58btc peer id,
+    certhashes in base64url, IPv6 per RFC 5952), :meth:`to_bytes` the binary form.
+
+    A ``Multiaddr`` is deliberately not iterable (``listen(*addrs)`` with one address must not
+    explode it); use :meth:`items`, :meth:`split` or :func:`components`.
+    """
+
+    __slots__ = ("_bytes", "_hash", "_parts", "_text")
+
+    _bytes: bytes
+    _hash: int
+    _parts: tuple[Component, ...]
+    _text: str | None
+
+    def __init__(self, value: str | bytes | bytearray | memoryview | Multiaddr) -> None:
+        if isinstance(value, Multiaddr):
+            self._init(value._bytes, value._parts, value._text)
+            return
+        if isinstance(value, str):
+            if len(value) > MAX_MULTIADDR_TEXT:
                 raise MultiaddrError(
-                    f"/{proto.name}: value needs {length} bytes, {size - pos} left"
+                    f"multiaddr text of {len(value)} characters exceeds {MAX_MULTIADDR_TEXT}"
                 )
-            value = data[pos:end]
-            pos = end
-            if code == P_P2P:
-                PeerId.from_bytes(value)
-            elif proto.codec is not None:
-                codec.to_string(proto, value)
-        except MultiaddrError:
-            raise
-        except Exception as exc:  # the package's codecs raise all sorts (ValueError, netaddr, ...)
-            raise MultiaddrError(f"invalid binary multiaddr: {exc}") from exc
-        out.append(Component(code, proto.name, value))
-    return tuple(out)
+            parts = _parse_text(value)
+            self._init(_checked(parts), parts, None)
+            return
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            size = value.nbytes if isinstance(value, memoryview) else len(value)
+            if size > MAX_MULTIADDR_BYTES:
+                raise MultiaddrError(f"multiaddr of {size} bytes exceeds {MAX_MULTIADDR_BYTES}")
+            data = bytes(value)
+            parts = _walk(data)
+            self._init(_checked(parts, data), parts, None)
+            return
+        raise MultiaddrError(f"cannot make a multiaddr from {type(value).__name__}")
+
+    def _init(self, data: bytes, parts: tuple[Component, ...], text: str | None) -> None:
+        object.__setattr__(self, "_bytes", data)
+        object.__setattr__(self, "_parts", parts)
+        object.__setattr__(self, "_hash", hash(data))
+        object.__setattr__(self, "_text", text)
+
+    @classmethod
+    def _from_parts(cls, parts: tuple[Component, ...]) -> Multiaddr:
+        """From components that are each valid (taken from other multiaddrs)."""
+        data = _checked(parts)
+        self = object.__new__(cls)
+        self._init(data, parts, None)
+        return self
+
+    # ---------------------------------------------------------------- views
+
+    def to_bytes(self) -> bytes:
+        """The binary form."""
+        return self._bytes
+
+    def __bytes__(self) -> bytes:
+        return self._bytes
+
+    def __str__(self) -> str:
+        text = self._text
+        if text is None:
+            text = format_components(self._parts)
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def __repr__(self) -> str:
+        return f"Multiaddr({str(self)!r})"
+
+    def protocols(self) -> tuple[Protocol, ...]:
+        """The protocol of each component, in order (``.name``, ``.code``, ``.size``, ...)."""
+        return tuple(protocol_with_code(c.code) for c in self._parts)
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """``(protocol name, value text)`` per component; the value is ``""`` for flags."""
+        return tuple((c.name, format_value(c)) for c in self._parts)
+
+    def split(self) -> tuple[Multiaddr, ...]:
+        """One single-component ``Multiaddr`` per component, in order."""
+        return tuple(Multiaddr._from_parts((c,)) for c in self._parts)
+
+    def value_for_protocol(self, proto: str | int) -> str:
+        """The text value of the first component with this protocol name or code (``""`` for a
+        protocol without a value; ``/unix`` values keep their leading ``/``).
+
+        Raises :class:`MultiaddrError` if the protocol is unknown or not in the address.
+        """
+        if isinstance(proto, bool) or not isinstance(proto, (str, int)):
+            raise MultiaddrError(f"a protocol is a name or a code, not {type(proto).__name__}")
+        code = protocol_with_name(proto).code if isinstance(proto, str) else proto
+        for comp in self._parts:
+            if comp.code == code:
+                return format_value(comp)
+        raise MultiaddrError(f"{self} has no /{protocol_with_code(code).name} component")
+
+    # ---------------------------------------------------------------- composition
+
+    def encapsulate(self, other: Multiaddr | str | bytes) -> Multiaddr:
+        """``self`` followed by ``other`` (``/ip4/1.2.3.4`` + ``/tcp/1``).
+
+        Raises :class:`MultiaddrError` if ``other`` is malformed, if ``self`` ends with a path
+        protocol (``/unix``), or if the result exceeds :data:`MAX_MULTIADDR_BYTES`.
+        """
+        tail = parse_multiaddr(other)
+        return Multiaddr._from_parts(self._parts + tail._parts)
+
+    def decapsulate(self, other: Multiaddr | str | bytes) -> Multiaddr | None:
+        """``self`` cut before the *last* occurrence of ``other``'s components (go semantics):
+        ``/ip4/1.2.3.4/udp/1/quic-v1`` minus ``/udp/1`` is ``/ip4/1.2.3.4``.
+
+        ``self`` unchanged if ``other`` does not occur; ``None`` if nothing is left.
+        """
+        cut = parse_multiaddr(other)._parts
+        mine = self._parts
+        n = len(cut)
+        for i in range(len(mine) - n, -1, -1):
+            if mine[i : i + n] == cut:
+                return Multiaddr._from_parts(mine[:i]) if i else None
+        return self
+
+    # ---------------------------------------------------------------- value semantics
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Multiaddr):
+            return self._bytes == other._bytes
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, Multiaddr):
+            return self._bytes != other._bytes
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Multiaddr is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Multiaddr is immutable")
+
+    def __reduce__(self) -> Any:
+        return (Multiaddr, (self._bytes,))
+
+    def __copy__(self) -> Multiaddr:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Multiaddr:
+        return self
 
 
-def _text_to_bytes(text: str) -> bytes:
-    if not text.startswith("/"):
-        raise MultiaddrError(f"multiaddr text must start with '/': {text!r}")
-    parts = text.rstrip("/").split("/")[1:]
-    out = bytearray()
-    i = 0
-    while i < len(parts):
-        name = parts[i]
-        i += 1
-        if not name:
-            raise MultiaddrError(f"empty protocol name in {text!r}")
-        try:
-            proto = protocol_with_name(_LEGACY_ALIASES.get(name, name))
-        except Exception:
-            raise MultiaddrError(f"unknown multiaddr protocol {name!r} in {text!r}") from None
-        out += varint.encode_uvarint(proto.code)
-        if proto.codec is None:
-            continue
-        codec: Any = codec_by_name(proto.codec)
-        if codec.IS_PATH:  # /unix: the rest of the text is the path, stored with its leading "/"
-            rest = "/".join(parts[i:])
-            i = len(parts)
-            if not rest:
-                raise MultiaddrError(f"/{name} needs a path in {text!r}")
-            raw = b"/" + codec.to_bytes(proto, rest)
-        else:
-            if i >= len(parts) or not parts[i]:
-                raise MultiaddrError(f"/{name} needs a value in {text!r}")
-            value = parts[i]
-            i += 1
-            if proto.code == P_P2P:
-                raw = PeerId.from_string(value).to_bytes()
-            else:
-                raw = codec.to_bytes(proto, value)
-        if codec.SIZE > 0:
-            if len(raw) != codec.SIZE // 8:
-                raise MultiaddrError(f"/{name}: bad value length {len(raw)}")
-        else:
-            out += varint.encode_uvarint(len(raw))
-        out += raw
-    return bytes(out)
-
-
-def parse_multiaddr(value: str | bytes | Multiaddr) -> Multiaddr:
-    """A validated :class:`Multiaddr` from text, binary (any bytes-like) or another Multiaddr.
+def parse_multiaddr(value: str | bytes | bytearray | memoryview | Multiaddr) -> Multiaddr:
+    """A :class:`Multiaddr` from text, binary (any bytes-like) or a ``Multiaddr`` (returned as
+    is: it is valid by construction).
 
     Raises :class:`MultiaddrError` for anything malformed or empty, for unknown protocols, for
-    input above the size bounds, and for a ``Multiaddr`` whose stored bytes do not validate.
+    input above the size bounds, and for values of any other type.
     """
     if isinstance(value, Multiaddr):
-        data = value.to_bytes()
-    elif isinstance(value, str):
-        if len(value) > MAX_MULTIADDR_TEXT:
-            raise MultiaddrError(
-                f"multiaddr text of {len(value)} characters exceeds {MAX_MULTIADDR_TEXT}"
-            )
-        try:
-            data = _text_to_bytes(value)
-        except MultiaddrError:
-            raise
-        except Exception as exc:  # codec and PeerId errors
-            raise MultiaddrError(f"invalid multiaddr {value!r}: {exc}") from exc
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        size = value.nbytes if isinstance(value, memoryview) else len(value)
-        if size > MAX_MULTIADDR_BYTES:
-            raise MultiaddrError(f"multiaddr of {size} bytes exceeds {MAX_MULTIADDR_BYTES}")
-        data = bytes(value)
-    else:
-        raise MultiaddrError(f"cannot parse a multiaddr from {type(value).__name__}")
-    if not data:
-        raise MultiaddrError("empty multiaddr")
-    if len(data) > MAX_MULTIADDR_BYTES:  # text that encodes to more than the binary bound
-        raise MultiaddrError(f"multiaddr of {len(data)} bytes exceeds {MAX_MULTIADDR_BYTES}")
-    _walk(data)
-    if isinstance(value, Multiaddr):
         return value
-    result: Multiaddr = Multiaddr(data)
-    return result
+    return Multiaddr(value)
+
+
+def _parts(ma: Multiaddr) -> tuple[Component, ...]:
+    if isinstance(ma, Multiaddr):
+        return ma._parts
+    return parse_multiaddr(ma)._parts  # text or bytes given where a Multiaddr was expected
 
 
 def components(ma: Multiaddr) -> tuple[Component, ...]:
-    """The components of ``ma`` in order (``MultiaddrError`` if its bytes are malformed)."""
-    return _walk(ma.to_bytes())
+    """The components of ``ma`` in order: ``Component(code, name, raw value)``."""
+    return _parts(ma)
 
 
 def _from_components(parts: tuple[Component, ...] | list[Component]) -> Multiaddr:
-    out = bytearray()
-    for code, _name, value in parts:
-        out += varint.encode_uvarint(code)
-        proto = protocol_with_code(code)
-        if proto.codec is not None and codec_by_name(proto.codec).SIZE <= 0:
-            out += varint.encode_uvarint(len(value))
-        out += value
-    result: Multiaddr = Multiaddr(bytes(out))
-    return result
+    return Multiaddr._from_parts(tuple(parts))
 
 
 # --------------------------------------------------------------------------- /p2p
@@ -222,13 +283,13 @@ def split_p2p(ma: Multiaddr) -> tuple[Multiaddr | None, PeerId | None]:
     ``(None, peer_id)`` when ``ma`` is only ``/p2p/<id>``.  A ``/p2p/`` that is followed by other
     components (a relay's id before ``/p2p-circuit``) stays in the transport part.
     """
-    parts = components(ma)
-    if not parts or parts[-1].code != P_P2P:
-        return ma, None
-    peer_id = PeerId.from_bytes(parts[-1].value)  # cannot fail: components() validated it
+    parts = _parts(ma)
+    if parts[-1].code != P_P2P:
+        return parse_multiaddr(ma), None
+    peer_id = PeerId.from_bytes(parts[-1].value)  # cannot fail: the Multiaddr validated it
     if len(parts) == 1:
         return None, peer_id
-    return _from_components(parts[:-1]), peer_id
+    return Multiaddr._from_parts(parts[:-1]), peer_id
 
 
 def join_p2p(ma: Multiaddr, peer_id: PeerId) -> Multiaddr:
@@ -236,13 +297,14 @@ def join_p2p(ma: Multiaddr, peer_id: PeerId) -> Multiaddr:
 
     Raises :class:`MultiaddrError` if ``ma`` already ends with a different peer id.
     """
-    parts = components(ma)
+    ma = parse_multiaddr(ma)
+    parts = ma._parts
     raw = peer_id.to_bytes()
-    if parts and parts[-1].code == P_P2P:
+    if parts[-1].code == P_P2P:
         if parts[-1].value == raw:
             return ma
         raise MultiaddrError(f"{ma} already ends with a different peer id than {peer_id}")
-    return _from_components([*parts, Component(P_P2P, "p2p", raw)])
+    return Multiaddr._from_parts((*parts, Component(P_P2P, "p2p", raw)))
 
 
 # --------------------------------------------------------------------------- transport family

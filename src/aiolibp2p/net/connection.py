@@ -24,14 +24,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from multiaddr import Multiaddr
-
 from aiolibp2p.core.errors import (
     ConnectionClosedError,
     HandshakeTimeout,
     Libp2pError,
     StreamResetError,
 )
+from aiolibp2p.core.multiaddr import Multiaddr
 from aiolibp2p.log import connection_logger as log
 from aiolibp2p.net.stream import Direction, Stream
 from aiolibp2p.proto.muxer import (
@@ -368,6 +367,10 @@ class Connection(asyncio.BufferedProtocol):
         muxer = self._muxer
         if muxer is None or self.state is not ConnectionState.OPEN:
             raise ConnectionClosedError("connection is closed")
+        if self._transport is not None and self._transport.is_closing():
+            # The socket failed and connection_lost is only scheduled: without this a writer
+            # that never has to wait (mplex, or a large yamux window) spins on a dead transport.
+            raise ConnectionClosedError("connection is closing")
         try:
             return muxer.send_data(stream.stream_id, data, _now())
         except StreamClosedError as exc:
@@ -461,7 +464,7 @@ class Connection(asyncio.BufferedProtocol):
         if muxer is None or self._noise is None:
             return
         out = muxer.data_to_send()
-        if out and self._transport is not None:
+        if out and self._transport is not None and not self._transport.is_closing():
             try:
                 self._transport.write(self._noise.encrypt(out))
             except Libp2pError as exc:  # e.g. nonce exhaustion

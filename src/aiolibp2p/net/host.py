@@ -11,8 +11,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from multiaddr import Multiaddr
-
 from aiolibp2p.config import HostConfig, Option, build_config
 from aiolibp2p.core.errors import (
     ConnectionClosedError,
@@ -28,12 +26,13 @@ from aiolibp2p.core.events import (
     PeerIdentified,
     StreamOpened,
 )
-from aiolibp2p.core.multiaddr import join_p2p, parse_multiaddr, split_p2p
+from aiolibp2p.core.multiaddr import Multiaddr, join_p2p, parse_multiaddr, split_p2p
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.log import host_logger as log
 from aiolibp2p.net.connection import Connection
 from aiolibp2p.net.events import EventBus, Subscription
 from aiolibp2p.net.peerstore import ADDR_TTL_PERMANENT, ADDR_TTL_RECENT, Peerstore
+from aiolibp2p.net.services import perf as perf_service
 from aiolibp2p.net.services import ping as ping_service
 from aiolibp2p.net.services.identify import PROTOCOL_ID as IDENTIFY_ID
 from aiolibp2p.net.services.identify import PUSH_PROTOCOL_ID as IDENTIFY_PUSH_ID
@@ -103,6 +102,10 @@ class Host:
             self._handlers[IDENTIFY_PUSH_ID] = self._identify.handle_push
         if config.ping:
             self._handlers[ping_service.PROTOCOL_ID] = ping_service.serve_ping
+        if config.perf:
+            self._handlers[perf_service.PROTOCOL_ID] = perf_service.PerfHandler(
+                max_send_bytes=config.max_perf_bytes
+            )
 
     # ------------------------------------------------------------------------------ lifecycle
 

@@ -11,9 +11,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from multiaddr import Multiaddr
-
 from aiolibp2p.core.crypto import PublicKey
+from aiolibp2p.core.multiaddr import Multiaddr
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.core.record import Envelope, PeerRecord
 

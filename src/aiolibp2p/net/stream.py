@@ -9,6 +9,7 @@ write buffer is over its high-water mark.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 from collections import deque
 from typing import TYPE_CHECKING
@@ -206,6 +207,13 @@ class Stream:
             events = negotiator.receive_data(data)
         except Libp2pError as exc:
             self._negotiator = None
+            # Send what the machine answered before the failure, ahead of the reset: a listener's
+            # "na" to a lazy proposal whose optimistic application bytes then broke the
+            # negotiation.  The dialer then sees ProtocolNotSupported, not a bare reset.
+            out = negotiator.data_to_send()
+            if out:
+                with contextlib.suppress(Libp2pError):
+                    self._conn._send_all(self, out)
             self._fail(exc)
             self._conn._reset_stream(self)
             return b""

@@ -14,10 +14,9 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
 
-from multiaddr import Multiaddr
-
 from aiolibp2p.config import MPLEX, YAMUX, HostConfig
 from aiolibp2p.core.errors import ConnectionClosedError, DialError, Libp2pError, MultiaddrError
+from aiolibp2p.core.multiaddr import Multiaddr
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.net._compat import timeout
 from aiolibp2p.net.connection import Connection, random_key

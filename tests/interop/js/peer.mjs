@@ -17,8 +17,19 @@
 //   {"id":5,"cmd":"echo_many","peer":"<id>","count":K,"size":N,"seed":"s"}
 //   {"id":6,"cmd":"connections"}                                 -> open connections
 //   {"id":7,"cmd":"close"}                                       -> stops the node and exits 0
+//   {"id":8,"cmd":"perf","peer":"<id>" or "addr":"<multiaddr>","upload_bytes":N,"download_bytes":M}
+//        -> upload_bytes, download_bytes (received), early_bytes (received before our write
+//           side closed: must be 0), time_seconds (stream open to the server's end of stream)
+//   {"id":9,"cmd":"perf_stats"}  -> what our /perf/1.0.0 handler saw: completed [{peer,requested,
+//           uploaded,sent}], aborted (streams that ended before the reply was complete)
 // Results are {"id":..,"ok":true,...} or {"id":..,"ok":false,"error":"..."}.  EOF on stdin = close.
 // Payloads are pattern(seed, n): sha256(seed || u64be(i)) for i = 0, 1, ... concatenated, cut to n.
+//
+// /perf/1.0.0 (libp2p/specs perf/perf.md) is served and spoken by this script itself: npm has no
+// js-libp2p perf package for libp2p 3.  Client: u64 big-endian request, upload, close our write
+// side, read the reply until the server's end of stream.  Server: read the request, drain the
+// upload until the client's end of stream, then (never before) send the reply in 64 KiB blocks
+// and close.
 
 import { createHash } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -35,6 +46,8 @@ import { createLibp2p } from 'libp2p'
 
 const ECHO = '/echo/1.0.0'
 const PING = '/ipfs/ping/1.0.0'
+const PERF = '/perf/1.0.0'
+const PERF_BLOCK = new Uint8Array(64 * 1024) // zeros: the perf payload is arbitrary
 const CHUNK = 64 * 1024
 const STREAM_LIMIT = 4096
 
@@ -137,6 +150,69 @@ await node.handle(ECHO, async (stream) => {
     stream.abort(err)
   }
 }, { maxInboundStreams: STREAM_LIMIT, maxOutboundStreams: STREAM_LIMIT })
+
+// perf server
+const perfStats = { completed: [], aborted: 0 }
+await node.handle(PERF, async (stream, connection) => {
+  const header = new Uint8Array(8)
+  let have = 0
+  let uploaded = 0
+  let sent = 0n
+  try {
+    for await (const chunk of received(stream)) {
+      const take = Math.min(8 - have, chunk.length)
+      if (take > 0) header.set(chunk.subarray(0, take), have)
+      have += take
+      uploaded += chunk.length - take
+    }
+    if (have < 8) throw new Error(`perf: stream ended inside the request header (${have} of 8 bytes)`)
+    const requested = new DataView(header.buffer).getBigUint64(0, false)
+    // the upload has ended (the client closed its write side): only now send the reply
+    const block = BigInt(PERF_BLOCK.length)
+    while (sent < requested) {
+      const n = requested - sent < block ? Number(requested - sent) : PERF_BLOCK.length
+      if (!stream.send(PERF_BLOCK.subarray(0, n))) await stream.onDrain()
+      sent += BigInt(n)
+    }
+    await stream.close()
+    perfStats.completed.push({ peer: connection.remotePeer.toString(), requested: Number(requested), uploaded, sent: Number(sent) })
+  } catch (err) {
+    perfStats.aborted++
+    log('perf handler ended early:', err.message)
+    stream.abort(err)
+  }
+}, { maxInboundStreams: STREAM_LIMIT, maxOutboundStreams: STREAM_LIMIT })
+
+// perf client: request, upload, close write, download until the server's end of stream
+async function perfOnce (target, up, down, signal) {
+  const t0 = performance.now()
+  const stream = await node.dialProtocol(target, PERF, { signal, maxOutboundStreams: STREAM_LIMIT })
+  let downloaded = 0
+  let early = 0
+  let writeClosed = false
+  const reading = (async () => {
+    for await (const chunk of received(stream)) {
+      downloaded += chunk.length
+      if (!writeClosed) early += chunk.length
+    }
+  })()
+  try {
+    const header = new Uint8Array(8)
+    new DataView(header.buffer).setBigUint64(0, BigInt(down), false)
+    if (!stream.send(header)) await stream.onDrain({ signal })
+    for (let left = up; left > 0; left -= PERF_BLOCK.length) {
+      if (!stream.send(PERF_BLOCK.subarray(0, Math.min(left, PERF_BLOCK.length)))) await stream.onDrain({ signal })
+    }
+    writeClosed = true
+    await stream.close({ signal })
+    await reading
+  } catch (err) {
+    stream.abort(err)
+    await reading.catch(() => {})
+    throw err
+  }
+  return { upload_bytes: up, download_bytes: downloaded, early_bytes: early, time_seconds: (performance.now() - t0) / 1000 }
+}
 
 const connInfo = (c) => ({
   peer_id: c.remotePeer.toString(),
@@ -271,6 +347,13 @@ const commands = {
       sha256_sent: results.map((r) => r.value?.sha256_sent ?? null),
       ms: performance.now() - t0
     }
+  },
+  async perf ({ peer, addr, upload_bytes: up, download_bytes: down }, signal) {
+    const target = addr != null ? multiaddr(addr) : peerIdFromString(peer)
+    return perfOnce(target, up, down, signal)
+  },
+  async perf_stats () {
+    return perfStats
   },
   async connections () {
     return { connections: node.getConnections().map(connInfo) }

@@ -12,6 +12,9 @@ stdout carries one JSON object per line and nothing else (logs and stray prints 
 stdin takes one JSON command per line ("id" is echoed in the result), the same as the js peer:
     dial {addr} | ping {peer} | identify {peer} | echo {peer,size,seed} |
     echo_many {peer,count,size,seed} | connections | close.   EOF on stdin = close.
+    perf {addr,upload_bytes,download_bytes} -> upload_bytes, download_bytes, time_seconds
+        (py-libp2p's own client, libp2p.perf.PerfService.measure_performance; its final figure).
+/perf/1.0.0 is served by py-libp2p's own PerfService (64 KiB writes), started with the node.
 Payloads are pattern(seed, n): sha256(seed || u64be(i)) for i = 0, 1, ... concatenated, cut to n.
 """
 
@@ -46,6 +49,7 @@ from libp2p.network.stream.exceptions import StreamEOF  # noqa: E402
 from libp2p.peer.envelope import consume_envelope  # noqa: E402
 from libp2p.peer.id import ID  # noqa: E402
 from libp2p.peer.peerinfo import info_from_p2p_addr  # noqa: E402
+from libp2p.perf import PerfService  # noqa: E402
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID  # noqa: E402
 from libp2p.security.noise.transport import Transport as NoiseTransport  # noqa: E402
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex  # noqa: E402
@@ -129,6 +133,7 @@ class Peer:
         )
         self.host.set_stream_handler(ECHO, self.handle_echo)
         self.pinger = PingService(self.host)
+        self.perf = PerfService(self.host)  # serves /perf/1.0.0 once started (in main)
         self.nursery: trio.Nursery | None = None
 
     # -- echo service --------------------------------------------------------------------------
@@ -317,6 +322,22 @@ class Peer:
             "ms": (time.perf_counter() - t0) * 1000,
         }
 
+    async def cmd_perf(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """One run of py-libp2p's perf client; its final report (it raises on a short reply)."""
+        addr = multiaddr.Multiaddr(msg["addr"])
+        up, down = int(msg["upload_bytes"]), int(msg["download_bytes"])
+        final: dict[str, Any] | None = None
+        async for out in self.perf.measure_performance(addr, up, down):
+            if out["type"] == "final":
+                final = dict(out)
+        if final is None:
+            raise RuntimeError("py-libp2p's perf client gave no final report")
+        return {
+            "upload_bytes": final["upload_bytes"],
+            "download_bytes": final["download_bytes"],
+            "time_seconds": final["time_seconds"],
+        }
+
     async def cmd_connections(self, msg: dict[str, Any]) -> dict[str, Any]:
         return {
             "connections": [self.conn_info(c) for c in self.host.get_network().get_connections()]
@@ -380,6 +401,7 @@ class Peer:
     async def main(self) -> None:
         async with self.host.run(listen_addrs=[self.listen]), trio.open_nursery() as nursery:
             self.nursery = nursery
+            await self.perf.start()
             emit(
                 {
                     "event": "listening",

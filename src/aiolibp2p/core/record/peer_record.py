@@ -73,7 +73,7 @@ class PeerRecord:
 
         Raises :class:`EnvelopeError` if ``data`` is longer than ``max_size`` (checked before
         decoding), is not a ``PeerRecord`` message, or its peer id is invalid.  Addresses that do
-        not decode (malformed, or a protocol unknown to the multiaddr package) are dropped, as
+        not decode (malformed, or a protocol missing from our protocol table) are dropped, as
         go-libp2p does, so that one new transport does not discard a peer's whole record.
         """
         if not isinstance(max_size, int) or max_size < 0:

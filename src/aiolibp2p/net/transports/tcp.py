@@ -6,10 +6,8 @@ import asyncio
 import socket
 from collections.abc import Callable
 
-from multiaddr import Multiaddr
-
 from aiolibp2p.core.errors import MultiaddrError
-from aiolibp2p.core.multiaddr import components
+from aiolibp2p.core.multiaddr import Multiaddr, components
 
 __all__ = ["tcp_endpoint", "is_tcp", "listen_tcp", "dial_tcp", "bound_multiaddrs"]
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from google.protobuf.message import DecodeError as _PbDecodeError
 
@@ -176,7 +176,7 @@ def build_identify(
     addr_bytes: list[bytes] = []
     for addr in _sequence("listen_addrs", listen_addrs):
         addr_bytes.append(_addr_bytes("listen_addrs", addr))
-        addrs.append(addr)
+        addrs.append(cast(Multiaddr, addr))  # _addr_bytes checked the type
     protos: list[str] = []
     proto_bytes: list[bytes] = []
     for proto in _sequence("protocols", protocols):
