@@ -8,7 +8,7 @@ For each foreign peer (js, py) x muxer (yamux, mplex):
 * the timer variant against their server: ask for 2**64 - 1 bytes, reset after a moment; their
   server must survive it (a second run works).
 
-The js peer implements perf itself (``js/peer.mjs``: npm has no perf package for js-libp2p 3);
+The js peer implements perf itself (``js/peer.mjs``: npm has no ``@libp2p/perf``);
 the py peer uses py-libp2p 0.8.1's own ``libp2p.perf.PerfService`` for both roles.
 ``test_foreign_perf_each_other`` runs js <-> py only: it checks the two foreign implementations
 agree with each other, without our host.

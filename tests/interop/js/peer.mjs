@@ -26,7 +26,7 @@
 // Payloads are pattern(seed, n): sha256(seed || u64be(i)) for i = 0, 1, ... concatenated, cut to n.
 //
 // /perf/1.0.0 (libp2p/specs perf/perf.md) is served and spoken by this script itself: npm has no
-// js-libp2p perf package for libp2p 3.  Client: u64 big-endian request, upload, close our write
+// @libp2p/perf package.  Client: u64 big-endian request, upload, close our write
 // side, read the reply until the server's end of stream.  Server: read the request, drain the
 // upload until the client's end of stream, then (never before) send the reply in 64 KiB blocks
 // and close.
@@ -48,6 +48,10 @@ const ECHO = '/echo/1.0.0'
 const PING = '/ipfs/ping/1.0.0'
 const PERF = '/perf/1.0.0'
 const PERF_BLOCK = new Uint8Array(64 * 1024) // zeros: the perf payload is arbitrary
+// `stream.send()` may keep returning true (no drain needed) for a long time, so a send loop that
+// only awaits onDrain() can hold the event loop: then a reset from the remote is never even
+// read (the timer variant asks for 2**64 - 1 bytes and resets).  Yield every 16 blocks.
+const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve))
 const CHUNK = 64 * 1024
 const STREAM_LIMIT = 4096
 
@@ -169,10 +173,11 @@ await node.handle(PERF, async (stream, connection) => {
     const requested = new DataView(header.buffer).getBigUint64(0, false)
     // the upload has ended (the client closed its write side): only now send the reply
     const block = BigInt(PERF_BLOCK.length)
-    while (sent < requested) {
+    for (let i = 1; sent < requested; i++) {
       const n = requested - sent < block ? Number(requested - sent) : PERF_BLOCK.length
       if (!stream.send(PERF_BLOCK.subarray(0, n))) await stream.onDrain()
       sent += BigInt(n)
+      if (i % 16 === 0) await yieldToLoop()
     }
     await stream.close()
     perfStats.completed.push({ peer: connection.remotePeer.toString(), requested: Number(requested), uploaded, sent: Number(sent) })
@@ -200,8 +205,9 @@ async function perfOnce (target, up, down, signal) {
     const header = new Uint8Array(8)
     new DataView(header.buffer).setBigUint64(0, BigInt(down), false)
     if (!stream.send(header)) await stream.onDrain({ signal })
-    for (let left = up; left > 0; left -= PERF_BLOCK.length) {
+    for (let left = up, i = 1; left > 0; left -= PERF_BLOCK.length, i++) {
       if (!stream.send(PERF_BLOCK.subarray(0, Math.min(left, PERF_BLOCK.length)))) await stream.onDrain({ signal })
+      if (i % 16 === 0) await yieldToLoop()
     }
     writeClosed = true
     await stream.close({ signal })

@@ -47,8 +47,6 @@ _ZEROS = bytes(BLOCK_SIZE)
 _ZEROS_VIEW = memoryview(_ZEROS)
 #: Bytes asked of the stream per read while draining (the stream returns what it has, up to it).
 _READ_SIZE = 256 * 1024
-
-
 #: Blocks written between explicit yields to the loop (see :func:`_write_blocks`).
 _YIELD_EVERY = 16
 
@@ -60,11 +58,11 @@ def _block(n: int) -> bytes | memoryview:
 async def _write_blocks(stream: Stream, next_size: Callable[[int], int]) -> None:
     """Write zero blocks while ``next_size(BLOCK_SIZE)`` says so.
 
-    ``stream.write`` suspends only when a window or the socket buffer is full.  Without flow
-    control (mplex) to a transport that already failed (asyncio drops writes after a send error
-    until ``connection_lost`` runs, and that is only scheduled), it never suspends: a writer
-    that never yields would spin and starve the loop.  So yield every ``_YIELD_EVERY`` blocks
-    (1 MiB), which also keeps a bulk transfer from monopolising the loop.
+    ``stream.write`` suspends only when a window or the socket buffer is full, so a bulk writer
+    may go a long way without giving the loop a turn (mplex has no window at all; a transport
+    whose socket failed drops writes until its scheduled ``connection_lost`` runs).  Yield every
+    ``_YIELD_EVERY`` blocks (1 MiB): resets and closes are seen promptly and other tasks run.
+    Measured on loopback between two processes, this costs nothing; a yield per block costs 3x.
     """
     written = 0
     while n := next_size(BLOCK_SIZE):
