@@ -83,6 +83,7 @@ class Connection(asyncio.BufferedProtocol):
         handshake_timeout: float,
         close_timeout: float = 2.0,
         stream_buffer_limit: int = 16 << 20,
+        recv_buffer: memoryview | None = None,
     ) -> None:
         self.direction = direction
         self.state = ConnectionState.UPGRADING
@@ -96,8 +97,10 @@ class Connection(asyncio.BufferedProtocol):
         self._close_timeout = close_timeout
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._recv = bytearray(_RECV_BUFFER)
-        self._recv_view = memoryview(self._recv)
+        # The kernel reads into this buffer and ``buffer_updated`` consumes all of it before it
+        # returns (Noise and the upgrader copy any partial frame), so every connection of a
+        # host can share one: an idle connection then costs no receive buffer at all.
+        self._recv_view = recv_buffer if recv_buffer is not None else new_recv_buffer()
         self._muxer: MuxerMachine | None = None
         self._noise: NoiseTransport | None = None
         self._streams: dict[int, Stream] = {}
@@ -553,6 +556,11 @@ class Connection(asyncio.BufferedProtocol):
             self._on_closed(self)
         if self._transport is None:
             self.state = ConnectionState.CLOSED
+
+
+def new_recv_buffer() -> memoryview:
+    """A receive buffer for :class:`Connection` (one per host, shared by its connections)."""
+    return memoryview(bytearray(_RECV_BUFFER))
 
 
 #: The clock the machines get as ``now``: monotonic with sub-microsecond resolution (uvloop's

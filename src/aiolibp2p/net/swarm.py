@@ -19,7 +19,7 @@ from aiolibp2p.core.errors import ConnectionClosedError, DialError, Libp2pError,
 from aiolibp2p.core.multiaddr import Multiaddr
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.net._compat import timeout
-from aiolibp2p.net.connection import Connection, random_key
+from aiolibp2p.net.connection import Connection, new_recv_buffer, random_key
 from aiolibp2p.net.stream import Direction, Stream
 from aiolibp2p.net.transports.tcp import bound_multiaddrs, dial_tcp, is_tcp, listen_tcp
 from aiolibp2p.proto.muxer import MuxerMachine
@@ -92,6 +92,7 @@ class Swarm:
         self._dials: dict[PeerId, asyncio.Task[Connection]] = {}
         self._closed = False
         self._make_muxer = _muxer_factory(config)
+        self._recv_buffer = new_recv_buffer()
 
     # ------------------------------------------------------------------------------ listening
 
@@ -139,6 +140,7 @@ class Swarm:
             handshake_timeout=config.handshake_timeout,
             close_timeout=config.close_timeout,
             stream_buffer_limit=config.max_stream_buffer,
+            recv_buffer=self._recv_buffer,
         )
         self._pending.add(conn)
         conn.closed.add_done_callback(lambda _f: self._pending.discard(conn))
