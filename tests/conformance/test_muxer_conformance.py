@@ -133,14 +133,15 @@ async def eventually(
 
 
 async def tables_empty(*conns: Connection, timeout: float = 5.0) -> None:
-    """Every stream finished: no stream left in the connections' or the machines' tables."""
+    """Every stream finished: no stream left in the connections' or the machines' tables, and
+    no inbound stream still counted as negotiating."""
 
-    def sizes() -> list[tuple[int, int]]:
-        return [(len(c.streams), machine_streams(c)) for c in conns]
+    def sizes() -> list[tuple[int, int, int]]:
+        return [(len(c.streams), machine_streams(c), c.negotiating_inbound) for c in conns]
 
     await eventually(
-        lambda: all(s == (0, 0) for s in sizes()),
-        lambda: f"(connection streams, machine streams) per side: {sizes()}",
+        lambda: all(s == (0, 0, 0) for s in sizes()),
+        lambda: f"(connection streams, machine streams, negotiating) per side: {sizes()}",
         timeout=timeout,
     )
 

@@ -125,6 +125,9 @@ def test_100_concurrent_streams(aio: Any, muxer: str) -> None:
 
             await asyncio.gather(*(one(i) for i in range(100)))
             assert len(a.connections(b.peer_id)) == 1
+            # every inbound negotiation was counted back down
+            (conn_at_b,) = b.connections(a.peer_id)
+            assert conn_at_b.negotiating_inbound == 0
         finally:
             await a.close()
             await b.close()
@@ -342,5 +345,37 @@ def test_close_is_clean_with_streams_open(aio: Any) -> None:
         with pytest.raises(Libp2pError):
             await stream.read()
         await b.close()
+
+    aio(main)
+
+
+def test_a_burst_of_handler_changes_sends_one_push(aio: Any) -> None:
+    async def main() -> None:
+        a, b = await pair()
+        pushes: list[object] = []
+        push_id = "/ipfs/id/push/1.0.0"
+        serve_push = a._handlers[push_id]
+
+        async def counting(stream: Stream) -> None:
+            pushes.append(stream)
+            await serve_push(stream)
+
+        a.set_stream_handler(push_id, counting)
+        try:
+            await a.connect(b.full_addrs()[0])
+            await a.identify(b.peer_id)
+            await b.identify(a.peer_id)
+            for i in range(20):
+                b.set_stream_handler(f"/burst/{i}", echo_handler)
+            for _ in range(200):
+                if "/burst/19" in a.peerstore.protocols(b.peer_id):
+                    break
+                await asyncio.sleep(0.01)
+            assert "/burst/19" in a.peerstore.protocols(b.peer_id)
+            await asyncio.sleep(0.1)  # a second push, if any, would have arrived by now
+            assert len(pushes) == 1
+        finally:
+            await a.close()
+            await b.close()
 
     aio(main)

@@ -127,6 +127,8 @@ class Connection(asyncio.BufferedProtocol):
         self.early_muxer = False
         self.local_addr: Multiaddr | None = None
         self.remote_addr: Multiaddr | None = None
+        #: Inbound streams still negotiating their protocol (bounded by the host).
+        self.negotiating_inbound = 0
         #: Free-form per-connection state for services (identify results, ...).
         self.data: dict[str, object] = {}
 

@@ -37,7 +37,7 @@ from aiolibp2p.net.services import ping as ping_service
 from aiolibp2p.net.services.identify import PROTOCOL_ID as IDENTIFY_ID
 from aiolibp2p.net.services.identify import PUSH_PROTOCOL_ID as IDENTIFY_PUSH_ID
 from aiolibp2p.net.services.identify import IdentifyService
-from aiolibp2p.net.stream import Direction, Stream
+from aiolibp2p.net.stream import Stream
 from aiolibp2p.net.swarm import Swarm
 from aiolibp2p.proto.identify import IdentifyInfo
 from aiolibp2p.proto.multistream import Listener
@@ -85,6 +85,7 @@ class Host:
         self._events = EventBus()
         self._closed = False
         self._started = False
+        self._push_pending = False
         self.swarm = Swarm(
             config,
             on_connection=self._connection_opened,
@@ -169,8 +170,15 @@ class Host:
         return list(self._handlers)
 
     def _protocols_changed(self) -> None:
-        if self._started and not self._closed and self.config.identify:
-            self._spawn(self._identify.push_all(), "identify push")
+        if self._started and not self._closed and self.config.identify and not self._push_pending:
+            self._push_pending = True
+            self._spawn(self._push_soon(), "identify push")
+
+    async def _push_soon(self) -> None:
+        """One identify push for a burst of handler changes (not one push per change)."""
+        await asyncio.sleep(0)  # let the rest of a synchronous burst of changes happen first
+        self._push_pending = False
+        await self._identify.push_all()
 
     # ----------------------------------------------------------------------------- connecting
 
@@ -265,12 +273,10 @@ class Host:
     def _inbound_stream(self, conn: Connection, stream: Stream) -> None:
         # Only inbound streams count: our own outbound streams awaiting the remote's answer
         # (lazy proposals) are not the remote's doing.
-        negotiating = sum(
-            1
-            for s in conn.streams
-            if s._negotiator is not None and s.direction is Direction.INBOUND
-        )
-        if self._closed or negotiating >= self.config.max_negotiating_streams:
+        # A counter, not a scan of the connection's streams: a peer flooding SYNs must not make
+        # each new stream cost O(streams).  Every way negotiation ends (agreed, refused, reset,
+        # EOF, timeout, connection closed) goes through Stream._end_negotiation, which counts down.
+        if self._closed or conn.negotiating_inbound >= self.config.max_negotiating_streams:
             stream._reset_now()
             return
         stream._start_inbound_negotiation(Listener(self._handlers.__contains__))

@@ -190,6 +190,7 @@ class Stream:
 
     def _start_inbound_negotiation(self, listener: Listener) -> None:
         self._negotiator = listener
+        self._conn.negotiating_inbound += 1
         self._negotiated = asyncio.get_running_loop().create_future()
         out = listener.data_to_send()
         if out:
@@ -206,7 +207,7 @@ class Stream:
         try:
             events = negotiator.receive_data(data)
         except Libp2pError as exc:
-            self._negotiator = None
+            self._end_negotiation()
             # Send what the machine answered before the failure, ahead of the reset: a listener's
             # "na" to a lazy proposal whose optimistic application bytes then broke the
             # negotiation.  The dialer then sees ProtocolNotSupported, not a bare reset.
@@ -222,7 +223,7 @@ class Stream:
             self._conn._send_all(self, out)
         for event in events:
             if isinstance(event, NegotiationComplete):
-                self._negotiator = None
+                self._end_negotiation()
                 self.protocol = event.protocol
                 if self._negotiated is not None and not self._negotiated.done():
                     self._negotiated.set_result(event.protocol)
@@ -255,14 +256,22 @@ class Stream:
     def _feed_eof(self) -> None:
         self._eof = True
         if self._negotiator is not None:
-            self._negotiator = None
+            self._end_negotiation()
             self._fail(ConnectionClosedError("stream closed during protocol negotiation"))
             # Reset, as for any failed negotiation: else our half stays open in the muxer
             # (and the remote waits for our close) for the life of the connection.
             self._conn._reset_stream(self)
         self._wake_all()
 
+    def _end_negotiation(self) -> None:
+        """Negotiation is over (agreed or failed): the stream stops counting as negotiating."""
+        if isinstance(self._negotiator, Listener):
+            self._conn.negotiating_inbound -= 1
+        self._negotiator = None
+
     def _fail(self, exc: BaseException) -> None:
+        if self._negotiator is not None:
+            self._end_negotiation()
         if self._error is None:
             self._error = exc
         if self._negotiated is not None and not self._negotiated.done():
