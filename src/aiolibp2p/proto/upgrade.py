@@ -83,6 +83,9 @@ class Upgrader:
         self.initiator = initiator
         self._muxers = tuple(muxers)
         self._state = UpgradeState.SECURITY_NEGOTIATION
+        #: The security protocol's multistream exchange is over (for a lazy dialer: the
+        #: listener's header and echo have been consumed).
+        self._mss_done = False
         self._out = bytearray()
         self._noise = NoiseHandshake(
             initiator=initiator,
@@ -171,8 +174,6 @@ class Upgrader:
         if self._state is UpgradeState.MUXER_NEGOTIATION:
             return self._muxer_negotiation(data)
         raise AssertionError(self._state)  # pragma: no cover
-
-    _mss_done = False
 
     def _security_negotiation(self, data: bytes) -> bytes:
         if self.initiator:
