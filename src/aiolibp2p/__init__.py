@@ -63,10 +63,19 @@ def accelerated() -> dict[str, str]:
 def build_info() -> dict[str, str]:
     """Describe how this installation was built.
 
-    Returns ``{"kind": "compiled" | "pure" | "source", "reason": ...}``.
+    Returns ``{"kind": "compiled" | "pure" | "source", "reason": ...}``, plus ``"fallbacks"``
+    when a compiled twin is present but could not be used (for example ``noise_cipher`` when no
+    usable libcrypto was found): which hot paths fell back to pure Python, and why.
     """
+    from aiolibp2p._accel import fallbacks
+
     try:
         from aiolibp2p._build_info import BUILD_KIND, BUILD_REASON
     except ImportError:  # running from a source tree that was never built
-        return {"kind": "source", "reason": "not built by setup.py"}
-    return {"kind": BUILD_KIND, "reason": BUILD_REASON}
+        info = {"kind": "source", "reason": "not built by setup.py"}
+    else:
+        info = {"kind": BUILD_KIND, "reason": BUILD_REASON}
+    failed = fallbacks()
+    if failed:
+        info["fallbacks"] = "; ".join(f"{name}: {why}" for name, why in failed.items())
+    return info

@@ -8,6 +8,7 @@ paths and every error path are reached; offsets and limits are drawn out of rang
 from __future__ import annotations
 
 import inspect
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -261,3 +262,93 @@ def test_signatures_equal(twins: tuple[Any, Any]) -> None:
                 for f in (py_obj, c_obj)
             ]
             assert shapes[0] == shapes[1], f"{name}.{attr}"
+
+
+# --- noise_cipher -------------------------------------------------------------------------------
+# Random keys, start nonces near both ends of the counter, frame sizes around the 65519-byte
+# split, then the sealed stream damaged (a flipped bit, truncation, a dropped or swapped frame,
+# garbage) and fed to both openers in random pieces.  More cases in test_noise_cipher.py.
+
+NOISE_MAXP = 65519
+noise_keys = st.binary(min_size=32, max_size=32)
+noise_forms = st.sampled_from(["key", "bytearray", "aead"])
+noise_starts = st.one_of(
+    st.just(0),
+    st.integers(min_value=0, max_value=2**64 - 2),
+    st.integers(min_value=2**64 - 9, max_value=2**64 - 2),
+)
+noise_sizes = st.one_of(
+    st.integers(min_value=0, max_value=300),
+    st.integers(min_value=0, max_value=300),
+    st.integers(min_value=NOISE_MAXP - 2, max_value=NOISE_MAXP + 2),
+    st.integers(min_value=0, max_value=3 * NOISE_MAXP + 5),
+)
+
+
+def noise_key(form: str, key: bytes) -> Any:
+    if form == "key":
+        return key
+    if form == "bytearray":
+        return bytearray(key)
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    return ChaCha20Poly1305(key)
+
+
+def noise_frames(stream: bytes) -> list[bytes]:
+    frames, pos = [], 0
+    while pos + 2 <= len(stream):
+        end = pos + 2 + int.from_bytes(stream[pos : pos + 2], "big")
+        frames.append(stream[pos:end])
+        pos = end
+    return frames
+
+
+@st.composite
+def noise_damage(draw: st.DrawFn, stream: bytes) -> bytes:
+    frames = noise_frames(stream)
+    mode = draw(st.sampled_from(["none", "flip", "truncate", "drop", "swap", "garbage"]))
+    if mode == "flip" and stream:
+        data = bytearray(stream)
+        data[draw(st.integers(min_value=0, max_value=len(data) - 1))] ^= 1 << draw(
+            st.integers(min_value=0, max_value=7)
+        )
+        return bytes(data)
+    if mode == "truncate":
+        return stream[: draw(st.integers(min_value=0, max_value=len(stream)))]
+    if mode == "drop" and frames:
+        del frames[draw(st.integers(min_value=0, max_value=len(frames) - 1))]
+    elif mode == "swap" and len(frames) > 1:
+        i = draw(st.integers(min_value=0, max_value=len(frames) - 2))
+        frames[i], frames[i + 1] = frames[i + 1], frames[i]
+    elif mode == "garbage":
+        at = draw(st.integers(min_value=0, max_value=len(frames)))
+        frames.insert(at, draw(st.binary(max_size=40)))
+    return b"".join(frames)
+
+
+@given(st.data())
+def test_noise_seal_then_damaged_open(twins: tuple[Any, Any], data: st.DataObject) -> None:
+    py, c = (impl.noise_cipher for impl in twins)
+    key, form, start = data.draw(noise_keys), data.draw(noise_forms), data.draw(noise_starts)
+    rng = random.Random(data.draw(st.integers(min_value=0, max_value=2**32)))
+    messages = [rng.randbytes(size) for size in data.draw(st.lists(noise_sizes, max_size=4))]
+    limit = data.draw(st.sampled_from([2**64 - 1, start + 1, start + 5])) % 2**64
+    limit = max(limit, start)
+    sealers = [twin.FrameSealer(noise_key(form, key), start, limit) for twin in (py, c)]
+    sealed = []
+    for message in messages[:-1]:
+        result = same(sealers[0].seal, sealers[1].seal, wrap(data.draw(buffer_kind), message))
+        assert sealers[0].nonce == sealers[1].nonce
+        if result[0] == "ok":
+            sealed.append(result[1])
+    result = same(sealers[0].seal_many, sealers[1].seal_many, messages[-1:] * 2)
+    assert sealers[0].nonce == sealers[1].nonce
+    if result[0] == "ok":
+        sealed.append(result[1])
+    stream = data.draw(noise_damage(b"".join(sealed)))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+    openers = [twin.FrameOpener(noise_key(form, key), start, limit) for twin in (py, c)]
+    for lo, hi in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        same(openers[0].open, openers[1].open, wrap(data.draw(buffer_kind), stream[lo:hi]))
+        assert (openers[0].nonce, openers[0].pending) == (openers[1].nonce, openers[1].pending)

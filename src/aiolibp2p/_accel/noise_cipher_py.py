@@ -12,12 +12,15 @@ encryption of at most :data:`MAX_PLAINTEXT_SIZE` (65519) bytes plus its 16-byte 
 :data:`MAX_FRAME_SIZE` (65535) bytes.  The associated data is empty and the 96-bit nonce is four
 zero bytes followed by the 64-bit little-endian message counter (Noise rev 34, section 12.4).
 
-The cipher is a ``cryptography`` ``ChaCha20Poly1305`` object, one per key and direction, reused
-for every frame (the twins call only its ``encrypt``/``decrypt`` methods, and the compiled twin
-its ``encrypt_into``/``decrypt_into`` when it has them).  Every complete frame of a call is
-processed in that one call.  This reference lets the cipher allocate each frame and joins them
-once, which in CPython is faster than writing into a preallocated ``bytearray`` and copying it
-into the ``bytes`` result; the compiled twin writes straight into the result ``bytes``.
+A sealer or opener is built from the direction's 32-byte key (:data:`KEY_SIZE`), or from a
+``cryptography`` ``ChaCha20Poly1305`` object (the older form, still accepted: the twins then call
+only its ``encrypt``/``decrypt`` methods, and the compiled twin its ``encrypt_into``/
+``decrypt_into`` when it has them).  From a key, this reference makes one ``ChaCha20Poly1305``
+object and the compiled twin one libcrypto EVP context; either is reused for every frame.  Every
+complete frame of a call is processed in that one call.  This reference lets the cipher allocate
+each frame and joins them once, which in CPython is faster than writing into a preallocated
+``bytearray`` and copying it into the ``bytes`` result; the compiled twin writes straight into
+the result ``bytes``.
 
 Nonces: a sealer or opener made with ``max_nonce=m`` uses the counters ``0 .. m - 1`` (the Noise
 spec reserves ``2**64 - 1``: a connection must end before it).  A :class:`FrameSealer` that would
@@ -36,12 +39,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aiolibp2p.core.errors import DecryptError, LocalProtocolError, NonceExhausted
 
 __all__ = [
     "HEADER_SIZE",
+    "KEY_SIZE",
     "MAX_FRAME_SIZE",
     "MAX_NONCE",
     "MAX_PLAINTEXT_SIZE",
@@ -52,6 +56,8 @@ __all__ = [
 
 #: Bytes of the big-endian length prefix of every frame.
 HEADER_SIZE: int = 2
+#: Bytes of a ChaCha20-Poly1305 key.
+KEY_SIZE: int = 32
 #: Largest Noise message (ciphertext with its tag), the most a 2-byte length can say.
 MAX_FRAME_SIZE: int = 65535
 #: Bytes of the Poly1305 tag that ends every ciphertext.
@@ -83,11 +89,21 @@ def _check_counter(name: str, value: object, upper: int) -> int:
     return value
 
 
-def _check_aead(aead: object, method: str) -> None:
-    if not callable(getattr(aead, method, None)):
+def _make_aead(key: object, method: str) -> _AEAD:
+    """The AEAD object for ``key``: a new ``ChaCha20Poly1305`` for key bytes, else ``key``."""
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        raw = bytes(key)
+        if len(raw) != KEY_SIZE:
+            raise LocalProtocolError(f"key must be {KEY_SIZE} bytes, not {len(raw)}")
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+        return ChaCha20Poly1305(raw)
+    if not callable(getattr(key, method, None)):
         raise LocalProtocolError(
-            f"aead must be a ChaCha20Poly1305 object (with {method}()), not {type(aead).__name__}"
+            f"key must be {KEY_SIZE} bytes or a ChaCha20Poly1305 object (with {method}()), "
+            f"not {type(key).__name__}"
         )
+    return cast(_AEAD, key)
 
 
 def _byte_view(data: Any) -> memoryview:
@@ -105,17 +121,18 @@ def _frame_count(size: int) -> int:
 class FrameSealer:
     """Encrypts outgoing data into Noise transport frames with one key (one direction).
 
-    ``aead`` is the ``ChaCha20Poly1305`` object of the sending key; ``nonce`` the next counter
-    to use (0 after a handshake); ``max_nonce`` the first counter that must never be used.
+    ``key`` is the sending key (32 bytes) or its ``ChaCha20Poly1305`` object; ``nonce`` the
+    next counter to use (0 after a handshake); ``max_nonce`` the first counter that must never
+    be used.
     """
 
     __slots__ = ("_aead", "_max_nonce", "_nonce")
 
-    def __init__(self, aead: Any, nonce: int = 0, max_nonce: int = MAX_NONCE) -> None:
-        _check_aead(aead, "encrypt")
+    def __init__(self, key: Any, nonce: int = 0, max_nonce: int = MAX_NONCE) -> None:
+        aead = _make_aead(key, "encrypt")
         self._max_nonce = _check_counter("max_nonce", max_nonce, MAX_NONCE)
         self._nonce = _check_counter("nonce", nonce, self._max_nonce)
-        self._aead: _AEAD = aead
+        self._aead = aead
 
     @property
     def nonce(self) -> int:
@@ -185,17 +202,19 @@ class FrameSealer:
 class FrameOpener:
     """Decrypts incoming Noise transport frames with one key (one direction).
 
-    :meth:`open` takes the bytes as they arrive, in chunks of any size, and keeps at most one
-    incomplete frame (at most ``HEADER_SIZE + MAX_FRAME_SIZE`` bytes) between calls.
+    ``key`` is the receiving key (32 bytes) or its ``ChaCha20Poly1305`` object; ``nonce`` and
+    ``max_nonce`` as for :class:`FrameSealer`.  :meth:`open` takes the bytes as they arrive, in
+    chunks of any size, and keeps at most one incomplete frame (at most
+    ``HEADER_SIZE + MAX_FRAME_SIZE`` bytes) between calls.
     """
 
     __slots__ = ("_aead", "_failed", "_max_nonce", "_nonce", "_pending")
 
-    def __init__(self, aead: Any, nonce: int = 0, max_nonce: int = MAX_NONCE) -> None:
-        _check_aead(aead, "decrypt")
+    def __init__(self, key: Any, nonce: int = 0, max_nonce: int = MAX_NONCE) -> None:
+        aead = _make_aead(key, "decrypt")
         self._max_nonce = _check_counter("max_nonce", max_nonce, MAX_NONCE)
         self._nonce = _check_counter("nonce", nonce, self._max_nonce)
-        self._aead: _AEAD = aead
+        self._aead = aead
         self._pending = bytearray()
         self._failed = False
 
