@@ -11,7 +11,7 @@ returned payloads and encodings are new objects, each built with one allocation.
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -56,6 +56,7 @@ cdef enum:
     _GO_AWAY = 3
     _END_FLAGS = 0x4 | 0x8
     _PROTOCOL_ERROR = 1
+    _STACK_PIECES = 32  # merged Data pieces per feed() before the piece list goes to the heap
 
 
 cdef uint64_t _check_field(str name, object value, uint64_t limit) except? 0xFFFFFFFFFFFFFFFF:
@@ -263,7 +264,9 @@ cdef class FrameReader:
     cdef uint32_t _stream_id
     cdef unsigned int _end_flags
     cdef bint _failed
-    # (start, length) pairs of the payload pieces of the Data run being merged
+    # (start, length) pairs of the payload pieces of the Data run being merged: a stack array
+    # of feed() while it runs (heap only past _STACK_PIECES), NULL between calls, so an idle
+    # reader holds no piece storage
     cdef Py_ssize_t* _pieces
     cdef Py_ssize_t _capacity
 
@@ -298,25 +301,37 @@ cdef class FrameReader:
         cdef Py_buffer view
         cdef const unsigned char* src
         cdef Py_ssize_t size
+        cdef Py_ssize_t stack[2 * _STACK_PIECES]
         if self._failed:
             raise LocalProtocolError("FrameReader used after a decoding error")
         uv.borrow(data, &view, &src, &size)
+        self._pieces = stack
+        self._capacity = _STACK_PIECES
         try:
             return self._feed(src, size)
         except YamuxError:
             self._failed = True
             raise
         finally:
+            if self._pieces != stack:
+                PyMem_Free(self._pieces)
+            self._pieces = NULL
+            self._capacity = 0
             PyBuffer_Release(&view)
 
     cdef int _add_piece(self, Py_ssize_t index, Py_ssize_t start, Py_ssize_t length) except -1:
         cdef Py_ssize_t capacity
         cdef Py_ssize_t* grown
         if index >= self._capacity:
-            capacity = self._capacity * 2 if self._capacity else 64
-            grown = <Py_ssize_t*>PyMem_Realloc(
-                self._pieces, <size_t>capacity * 2 * sizeof(Py_ssize_t)
-            )
+            capacity = self._capacity * 2
+            if self._capacity == _STACK_PIECES:  # leaving feed()'s stack array
+                grown = <Py_ssize_t*>PyMem_Malloc(<size_t>capacity * 2 * sizeof(Py_ssize_t))
+                if grown != NULL:
+                    memcpy(grown, self._pieces, <size_t>self._capacity * 2 * sizeof(Py_ssize_t))
+            else:
+                grown = <Py_ssize_t*>PyMem_Realloc(
+                    self._pieces, <size_t>capacity * 2 * sizeof(Py_ssize_t)
+                )
             if grown == NULL:
                 raise MemoryError()
             self._pieces = grown

@@ -273,6 +273,24 @@ def test_every_split_point(kind: type) -> None:
         assert m.buffered_bytes() == 0
 
 
+@pytest.mark.parametrize("cut", [1, 2, 3, 50])
+def test_pending_frame_takes_only_what_it_lacks(cut: int) -> None:
+    # A partial frame, then its rest with whole frames and a new partial one in the same
+    # chunk: the rest completes it, the whole frames are handled, only the new tail is kept.
+    big = frame(0, 2, b"a" * 1000)  # 2-byte length varint: cuts 1 and 2 split the header
+    wire = frame(0, 0) + big + frame(0, 2, b"bc") + frame(0, 2, b"d" * 200)
+    head = len(frame(0, 0)) + cut
+    m = MplexMachine(is_initiator=False)
+    assert m.receive_data(wire[:head], NOW) == [StreamOpened(1)]
+    assert m.buffered_bytes() == cut
+    tail_kept = 30
+    events = m.receive_data(memoryview(wire)[head : len(wire) - tail_kept], NOW)
+    assert events == [DataReceived(1, b"a" * 1000), DataReceived(1, b"bc")]
+    assert m.buffered_bytes() == len(frame(0, 2, b"d" * 200)) - tail_kept
+    assert m.receive_data(wire[len(wire) - tail_kept :], NOW) == [DataReceived(1, b"d" * 200)]
+    assert m.buffered_bytes() == 0
+
+
 def test_byte_by_byte() -> None:
     wire = _sample_wire()
     m = MplexMachine(is_initiator=False)

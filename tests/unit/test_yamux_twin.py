@@ -236,6 +236,17 @@ def test_reader_merges_flag_free_runs_of_one_stream(impl: Any) -> None:
     assert reader.buffered == reader.remaining == 0
 
 
+@pytest.mark.parametrize("count", [31, 32, 33, 64, 65, 1000])
+def test_reader_merges_long_runs(impl: Any, count: int) -> None:
+    # The compiled twin keeps up to 32 merged pieces on feed()'s stack, more on the heap.
+    reader = impl.yamux.FrameReader(max_data=1000)
+    pieces = [bytes([i % 251]) * (i % 5) for i in range(count)]
+    stream = b"".join(data(0, 5, piece) for piece in pieces) + frame(PING, 0, 0, 9)
+    payload = b"".join(pieces)
+    for _ in range(2):  # the piece storage is reusable after a call that needed the heap
+        assert reader.feed(stream) == [(DATA, 0, 5, len(payload), payload), (PING, 0, 0, 9, None)]
+
+
 def test_reader_hands_out_partial_payloads_with_flags_in_order(impl: Any) -> None:
     reader = impl.yamux.FrameReader(max_data=1000)
     whole = data(SYN | FIN, 7, b"0123456789")

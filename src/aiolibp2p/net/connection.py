@@ -49,12 +49,17 @@ from aiolibp2p.proto.upgrade import UpgradeComplete, Upgrader
 if TYPE_CHECKING:
     from aiolibp2p.core.crypto import PublicKey
     from aiolibp2p.core.peer import PeerId
-    from aiolibp2p.proto.noise import NoiseTransport
+    from aiolibp2p.proto.upgrade import SecureTransport
 
 __all__ = ["Connection", "ConnectionState"]
 
 _RECV_BUFFER = 256 * 1024
 _WRITE_HIGH_WATER = 1 << 20
+#: Stream writes are sealed once this many bytes are queued in the muxer (the bulk unit: one
+#: muxer frame, two Noise frames), and the sealed output is held and handed to the transport in
+#: one ``writelines`` (one ``writev``) once this much is held, or at the end of the loop iteration.
+_SEAL_AT = 64 * 1024
+_WRITE_COALESCE = 256 * 1024
 
 
 class ConnectionState(enum.Enum):
@@ -70,6 +75,52 @@ class Connection(asyncio.BufferedProtocol):
     Created by the swarm's transport factory; the swarm passes callbacks for "ready" (upgrade
     done), "inbound stream" and "closed".
     """
+
+    # Slots, not a __dict__: a listener holds thousands of idle connections.
+    __slots__ = (
+        "_abort_timer",
+        "_close_timeout",
+        "_drain_waiters",
+        "_flush_handle",
+        "_go_away_received",
+        "_handshake_timeout",
+        "_handshake_timer",
+        "_held",
+        "_held_size",
+        "_loop",
+        "_make_muxer",
+        "_muxer",
+        "_noise",
+        "_on_closed",
+        "_on_ready",
+        "_on_stream",
+        "_over",
+        "_pause_threshold",
+        "_reading_paused",
+        "_recv_view",
+        "_stream_buffer_limit",
+        "_streams",
+        "_timer",
+        "_timer_deadline",
+        "_transport",
+        "_unflushed",
+        "_upgrader",
+        "_write_paused",
+        "closed",
+        "data",
+        "direction",
+        "early_muxer",
+        "error",
+        "local_addr",
+        "muxer",
+        "negotiating_inbound",
+        "ready",
+        "remote_addr",
+        "remote_peer",
+        "remote_public_key",
+        "security",
+        "state",
+    )
 
     def __init__(
         self,
@@ -102,11 +153,14 @@ class Connection(asyncio.BufferedProtocol):
         # host can share one: an idle connection then costs no receive buffer at all.
         self._recv_view = recv_buffer if recv_buffer is not None else new_recv_buffer()
         self._muxer: MuxerMachine | None = None
-        self._noise: NoiseTransport | None = None
+        self._noise: SecureTransport | None = None  # Noise or TLS record layer
         self._streams: dict[int, Stream] = {}
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._unflushed = 0  # bytes stream writes queued in the muxer since the last flush
+        self._held: list[bytes] | None = None  # sealed output not yet given to the transport
+        self._held_size = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
         self._handshake_timer: asyncio.TimerHandle | None = None
@@ -114,7 +168,7 @@ class Connection(asyncio.BufferedProtocol):
         self._go_away_received = False
         #: Streams holding more unread bytes than ``_pause_threshold``: while any exists the
         #: socket is not read (TCP backpressure for muxers without flow control, i.e. mplex).
-        self._over: set[int] = set()
+        self._over: set[int] | None = None  # created for muxers without flow control
         self._pause_threshold: int | None = None
         self._reading_paused = False
         self.ready: asyncio.Future[Connection] = self._loop.create_future()
@@ -313,6 +367,7 @@ class Connection(asyncio.BufferedProtocol):
         self._muxer = self._make_muxer(complete.muxer, self.direction is Direction.OUTBOUND)
         if not self._muxer.has_flow_control:
             self._pause_threshold = self._stream_buffer_limit
+            self._over = set()
         self.state = ConnectionState.OPEN
         if not self.ready.done():
             self.ready.set_result(self)
@@ -351,7 +406,7 @@ class Connection(asyncio.BufferedProtocol):
                     stream._feed_eof()
                     self._forget_if_done(stream)
             elif isinstance(event, StreamReset):
-                stream = streams.pop(event.stream_id, None)
+                stream = self._forget(event.stream_id)
                 if self._over:
                     self._over.discard(event.stream_id)
                     self._update_reading()
@@ -364,7 +419,14 @@ class Connection(asyncio.BufferedProtocol):
 
     def _forget_if_done(self, stream: Stream) -> None:
         if stream._eof and (stream._closed_write or stream._error is not None):
-            self._streams.pop(stream.stream_id, None)
+            self._forget(stream.stream_id)
+
+    def _forget(self, stream_id: int) -> Stream | None:
+        streams = self._streams
+        stream = streams.pop(stream_id, None)
+        if not streams:
+            streams.clear()  # frees the emptied table: an idle connection keeps no stream storage
+        return stream
 
     # -------------------------------------------------------------- called by Stream (internal)
 
@@ -377,9 +439,13 @@ class Connection(asyncio.BufferedProtocol):
             # that never has to wait (mplex, or a large yamux window) spins on a dead transport.
             raise ConnectionClosedError("connection is closing")
         try:
-            return muxer.send_data(stream.stream_id, data, _now())
+            taken = muxer.send_data(stream.stream_id, data, _now())
         except StreamClosedError as exc:
             raise StreamResetError(f"stream closed: {exc}") from exc
+        self._unflushed += taken
+        if self._unflushed >= _SEAL_AT:
+            self._flush(hold=True)
+        return taken
 
     def _send_all(self, stream: Stream, data: bytes) -> None:
         """Queue ``data`` regardless of window (small negotiation messages only)."""
@@ -396,11 +462,13 @@ class Connection(asyncio.BufferedProtocol):
     def _check_backpressure(self, stream: Stream) -> None:
         threshold = self._pause_threshold
         assert threshold is not None
+        over = self._over
+        assert over is not None
         sid = stream.stream_id
         if stream._buffered > threshold and stream._error is None:
-            self._over.add(sid)
-        elif sid in self._over and stream._buffered <= threshold // 2:
-            self._over.discard(sid)
+            over.add(sid)
+        elif sid in over and stream._buffered <= threshold // 2:
+            over.discard(sid)
         self._update_reading()
 
     def _update_reading(self) -> None:
@@ -415,7 +483,8 @@ class Connection(asyncio.BufferedProtocol):
             transport.resume_reading()
 
     def _consume(self, stream: Stream, nbytes: int) -> None:
-        if self._pause_threshold is not None and stream.stream_id in self._over:
+        over = self._over
+        if over is not None and stream.stream_id in over:
             self._check_backpressure(stream)
         muxer = self._muxer
         if muxer is not None and self.state is ConnectionState.OPEN and nbytes:
@@ -434,7 +503,7 @@ class Connection(asyncio.BufferedProtocol):
         self._forget_if_done(stream)
 
     def _reset_stream(self, stream: Stream) -> None:
-        self._streams.pop(stream.stream_id, None)
+        self._forget(stream.stream_id)
         if self._over:
             self._over.discard(stream.stream_id)
             self._update_reading()
@@ -461,21 +530,54 @@ class Connection(asyncio.BufferedProtocol):
         if self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._flush)
 
-    def _flush(self) -> None:
-        if self._flush_handle is not None:
+    def _flush(self, *, hold: bool = False) -> None:
+        """Seal what the muxer queued and hand it to the transport.
+
+        ``hold`` (bulk writes): keep the sealed bytes while less than ``_WRITE_COALESCE`` are
+        held, to write them with one ``writelines``; a flush is scheduled for the rest.  Every
+        flush without ``hold`` writes everything held, so frames always leave in nonce order.
+        """
+        if not hold and self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         muxer = self._muxer
-        if muxer is None or self._noise is None:
+        noise = self._noise
+        if muxer is None or noise is None:
             return
+        self._unflushed = 0
         out = muxer.data_to_send()
-        if out and self._transport is not None and not self._transport.is_closing():
+        transport = self._transport
+        if out and transport is not None and not transport.is_closing():
             try:
-                self._transport.write(self._noise.encrypt(out))
+                sealed = noise.encrypt(out)
             except Libp2pError as exc:  # e.g. nonce exhaustion
                 self._fail(exc)
                 return
+            held = self._held
+            if held is not None:
+                held.append(sealed)
+                self._held_size += len(sealed)
+            elif hold and len(sealed) < _WRITE_COALESCE:
+                self._held = [sealed]
+                self._held_size = len(sealed)
+            else:
+                transport.write(sealed)
+        if hold:
+            if self._held is not None and self._held_size >= _WRITE_COALESCE:
+                self._write_held()
+            self._schedule_flush()  # writes what is held and re-arms the timer
+            return
+        if self._held is not None:
+            self._write_held()
         self._arm_timer()
+
+    def _write_held(self) -> None:
+        held = self._held
+        self._held = None
+        self._held_size = 0
+        transport = self._transport
+        if held and transport is not None and not transport.is_closing():
+            transport.writelines(held)
 
     def _arm_timer(self) -> None:
         muxer = self._muxer
@@ -511,6 +613,7 @@ class Connection(asyncio.BufferedProtocol):
         if log_it:
             log.warning("closing %r: %s: %s", self, type(exc).__name__, exc)
         if self.state is ConnectionState.OPEN and self._muxer is not None:
+            self._write_held()
             # The muxer may have queued a goodbye (e.g. yamux GoAway(protocol error)).
             try:
                 out = self._muxer.data_to_send()
@@ -554,6 +657,8 @@ class Connection(asyncio.BufferedProtocol):
         self._muxer = None
         self._noise = None
         self._upgrader = None
+        self._held = None
+        self._held_size = 0
         if was_ready:
             self._on_closed(self)
         if self._transport is None:

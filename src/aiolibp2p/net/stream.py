@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Direction", "Stream"]
 
-_BULK_WRITE = 64 * 1024
-
 
 class Direction(enum.Enum):
     INBOUND = "inbound"
@@ -65,7 +63,8 @@ class Stream:
         self.direction = direction
         #: The negotiated application protocol (set at once for a lazy outbound proposal).
         self.protocol: str | None = None
-        self._buffer: deque[bytes] = deque()
+        #: Received chunks; the first may be a view of the unread rest of a chunk read in part.
+        self._buffer: deque[bytes | memoryview] = deque()
         self._buffered = 0
         self._eof = False
         self._closed_write = False
@@ -127,14 +126,14 @@ class Stream:
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``; waits while the send window or the socket buffer is full."""
-        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        view = memoryview(data) if type(data) is bytes else memoryview(data).cast("B")
         total = len(view)
         offset = 0
         conn = self._conn
         while True:
             self._check_writable()
             if offset < total:
-                taken = conn._send(self, view[offset:])
+                taken = conn._send(self, view[offset:] if offset else view)
                 offset += taken
             if offset >= total:
                 break
@@ -142,10 +141,9 @@ class Stream:
             # inbound traffic), the remote never sees the bytes nor grants more window.
             conn._flush()
             await self._wait_writable()
-        if total >= _BULK_WRITE:
-            conn._flush()
-        else:
-            conn._schedule_flush()
+        # Bulk bytes were sealed by ``_send`` as they were queued; the rest (and sealed bytes
+        # held for one bigger transport write) go out at the end of this loop iteration.
+        conn._schedule_flush()
         if conn._write_paused:
             await conn._drain()
 
@@ -292,22 +290,26 @@ class Stream:
     # ----------------------------------------------------------------------------- internals
 
     def _take(self, n: int) -> bytes:
+        """Up to ``n`` buffered bytes (the first chunk if ``n < 0``); each byte is copied at
+        most once: a chunk larger than ``n`` is handed out in slices of a view of it."""
         buffer = self._buffer
         first = buffer[0]
-        if n < 0 or (n >= self._buffered and len(buffer) == 1):
-            data = first
-            buffer.popleft()
-        elif len(first) <= n:
-            parts = []
-            size = 0
-            while buffer and size + len(buffer[0]) <= n:
-                chunk = buffer.popleft()
-                parts.append(chunk)
-                size += len(chunk)
-            data = b"".join(parts) if len(parts) > 1 else parts[0]
+        size = len(first)
+        if 0 <= n < size:
+            view = first if type(first) is memoryview else memoryview(first)
+            data = bytes(view[:n])
+            buffer[0] = view[n:]
         else:
-            data = first[:n]
-            buffer[0] = first[n:]
+            buffer.popleft()
+            if n < 0 or not buffer or size + len(buffer[0]) > n:
+                data = first if type(first) is bytes else bytes(first)
+            else:
+                parts = [first]
+                while buffer and size + len(buffer[0]) <= n:
+                    chunk = buffer.popleft()
+                    parts.append(chunk)
+                    size += len(chunk)
+                data = b"".join(parts)
         self._buffered -= len(data)
         self._conn._consume(self, len(data))
         return data

@@ -105,6 +105,8 @@ class GoAwayReceived(MuxerEvent):
 class MuxerMachine(abc.ABC):
     """A stream muxer for one connection.  See the module docstring for the contract."""
 
+    __slots__ = ()  # subclasses use slots too: a listener holds thousands of machines
+
     #: The multistream protocol id, e.g. ``"/yamux/1.0.0"``.
     protocol_id: ClassVar[str]
     #: False for muxers without per-stream flow control (mplex): the driver then applies

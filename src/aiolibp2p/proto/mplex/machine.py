@@ -98,6 +98,8 @@ SEND_CAPACITY: Final = 2**62
 
 #: go-mplex and js-libp2p refuse frame bodies above 1 MiB: never send more than that.
 _PEER_MAX_MESSAGE_SIZE: Final = 1 << 20
+#: Longest frame header: two uvarints (the decoder refuses more than 9 bytes each).
+_MAX_HEADER: Final = 18
 #: Upper bounds for the configurable limits (sanity: every buffer stays bounded).
 _MAX_MESSAGE_SIZE_LIMIT: Final = 64 << 20
 _MAX_STREAMS_LIMIT: Final = 1 << 20
@@ -181,6 +183,19 @@ class MplexMachine(MuxerMachine):
 
     protocol_id: ClassVar[str] = PROTOCOL_ID
 
+    __slots__ = (
+        "_config",
+        "_failed",
+        "_going_away",
+        "_inbound",
+        "_inbuf",
+        "_is_initiator",
+        "_next_wire_id",
+        "_outbound",
+        "_outbuf",
+        "_streams",
+    )
+
     def __init__(self, *, is_initiator: bool, config: MplexConfig | None = None) -> None:
         if config is None:
             config = _DEFAULT_CONFIG
@@ -242,24 +257,57 @@ class MplexMachine(MuxerMachine):
         events: list[MuxerEvent] = []
         inbuf = self._inbuf
         try:
-            if inbuf:  # complete the pending frame: parse the joined bytes through a view
-                inbuf += data
-                with memoryview(inbuf) as view:
-                    consumed = self._parse(view, events)
-                del inbuf[:consumed]
+            if inbuf:  # complete the pending frame with just the bytes it lacks, then go on
+                with memoryview(data) as raw, raw.cast("B") as view:
+                    used = self._complete_pending(view, events)
+                    if used < len(view):
+                        self._parse_rest(view[used:], events)
             elif type(data) is bytes:  # slices of bytes are the copies we hand out anyway
-                consumed = self._parse(data, events)
-                if consumed < len(data):
-                    inbuf += data[consumed:]
+                self._parse_rest(data, events)
             else:
                 with memoryview(data) as raw, raw.cast("B") as view:
-                    consumed = self._parse(view, events)
-                    if consumed < len(view):
-                        inbuf += view[consumed:]
+                    self._parse_rest(view, events)
         except RemoteProtocolError:
             self._fail()
             raise
         return events
+
+    def _parse_rest(self, buf: bytes | memoryview, events: list[MuxerEvent]) -> None:
+        """Handle the complete frames of ``buf`` (nothing pending); keep its partial tail."""
+        consumed = self._parse(buf, events)
+        if consumed < len(buf):
+            self._inbuf += buf[consumed:]
+
+    def _complete_pending(self, view: memoryview, events: list[MuxerEvent]) -> int:
+        """Append to the pending partial frame only the bytes of ``view`` it lacks (not the whole
+        chunk: a leftover is never joined to new data); handle it once complete.  Returns how
+        many bytes of ``view`` were used."""
+        inbuf = self._inbuf
+        size = len(view)
+        # The header (two varints of at most 9 bytes each) from the pending bytes and new ones.
+        probe = bytes(inbuf[:_MAX_HEADER])
+        if len(probe) < _MAX_HEADER:
+            probe += view[: _MAX_HEADER - len(probe)]
+        decoded = varint.decode_uvarint(probe, 0)
+        if decoded is not None:
+            decoded = varint.decode_uvarint(probe, decoded[1])
+        if decoded is None:  # the header is still incomplete: all of view is header bytes
+            inbuf += view
+            return size
+        length, start = decoded
+        max_size = self._config.max_message_size
+        if length > max_size:
+            raise MessageTooLarge(length, max_size)
+        need = start + length - len(inbuf)
+        if need > size:
+            inbuf += view
+            return size
+        inbuf += view[:need]
+        with memoryview(inbuf) as frame:
+            consumed = self._parse(frame, events)
+        assert consumed == len(inbuf)  # exactly the one frame that was pending
+        self._inbuf = bytearray()  # drop the grown buffer: an idle session keeps nothing
+        return need
 
     def _fail(self) -> None:
         self._failed = True

@@ -187,6 +187,40 @@ class YamuxMachine(MuxerMachine):
 
     protocol_id = "/yamux/1.0.0"
 
+    __slots__ = (
+        "_auto_tune",
+        "_backlog",
+        "_config",
+        "_deferred",
+        "_failed",
+        "_go_away_received",
+        "_go_away_sent",
+        "_inbound",
+        "_interval",
+        "_is_initiator",
+        "_keepalive",
+        "_keepalive_counter",
+        "_keepalive_sent",
+        "_last_inbound",
+        "_max_frame",
+        "_max_window",
+        "_next_id",
+        "_next_ping_at",
+        "_open_queue",
+        "_out_backlog",
+        "_outbound",
+        "_parts",
+        "_pings",
+        "_pong_timeout",
+        "_reader",
+        "_recent_resets",
+        "_remote_parity",
+        "_rtt",
+        "_started",
+        "_streams",
+        "_syn_pending",
+    )
+
     def __init__(self, *, is_initiator: bool, config: YamuxConfig | None = None) -> None:
         cfg = config if config is not None else YamuxConfig()
         if not isinstance(cfg, YamuxConfig):
@@ -703,13 +737,19 @@ class YamuxMachine(MuxerMachine):
         if st.inbound:
             self._backlog -= 1
         else:
-            self._syn_pending.pop(st.sid, None)
+            pending = self._syn_pending
+            pending.pop(st.sid, None)
+            if not pending:
+                pending.clear()  # frees the emptied table (idle sessions hold thousands of these)
         return flags
 
     def _remove(self, st: _Stream, events: list[MuxerEvent]) -> None:
         """Forget a finished or reset stream; room it frees in the ACK backlog goes to queued
         streams (their events into ``events``)."""
-        del self._streams[st.sid]
+        streams = self._streams
+        del streams[st.sid]
+        if not streams:
+            streams.clear()  # frees the emptied table: an idle session keeps no stream storage
         if st.inbound:
             self._inbound -= 1
             if st.flags:
@@ -721,6 +761,8 @@ class YamuxMachine(MuxerMachine):
             return
         if st.flags:
             del self._syn_pending[st.sid]
+            if not self._syn_pending:
+                self._syn_pending.clear()
         if not st.acked:
             self._out_backlog -= 1
             self._release(events)
