@@ -12,6 +12,15 @@ Client and server are separate processes (``_node.py`` serves ``/echo/1.0.0``).
   then closed (untimed) before the next.  Median and p95 (and the connect share alone).
 * **ping RTT**: ``--pings`` times ``host.ping()`` on one open connection (its ping stream stays
   open), timed around the call; the library's own RTT figure is reported too.
+* **raw TCP ping-pong** (the floor, same run, same pinning): 1 byte back and forth between two
+  uvloop processes with no libp2p (``raw_tcp.py --pingpong``); ``ping_over_raw`` is our median
+  ping RTT divided by its median, ``ping_cpu_over_raw`` the same for CPU per round trip.
+* **CPU**: user+system seconds (``getrusage``) of the client and of the server over each phase,
+  per connection (``cpu_per_conn_us``) and per ping (``cpu_per_ping_us``).  On a shared machine
+  these are steadier than the wall-clock figures.
+
+``--profile client|server`` runs that side under py-spy (``$PY_SPY`` or ``py-spy`` on PATH) into
+``--profile-out``; ``--phase conn|ping`` limits the client to one phase (for profiles).
 
 A few warm-up rounds of each come first and are not counted.  Prints one JSON line.
 
@@ -37,16 +46,27 @@ from _common import (
     check_impl,
     child_env,
     children,
+    cpu_self,
     emit,
     fail,
     pinned_env,
+    profiled,
     raise_nofile,
     run_loop,
     script_argv,
     summary,
 )
+from raw_tcp import measure_pingpong
 
 SCENARIO = "latency"
+
+
+async def mark(name: str) -> None:
+    """Tell the orchestrator a phase starts or ends; wait until it has read the server's CPU."""
+    import asyncio
+
+    emit({"event": "mark", "name": name})
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
 async def client(args: argparse.Namespace) -> None:
@@ -58,44 +78,53 @@ async def client(args: argparse.Namespace) -> None:
     host = await aiolibp2p.new_host(
         *host_options(args.muxer, listen=False, identify=not args.no_identify)
     )
+    result: dict[str, object] = {"event": "result", "twins": check_impl(args.impl)}
     try:
         info = PeerInfo.from_multiaddr(args.target)
-        total, connect = [], []
-        for i in range(args.warmup + args.connections):
-            t0 = time.perf_counter()
+        if args.phase in ("all", "conn"):
+            total, connect = [], []
+            for i in range(args.warmup + args.connections):
+                if i == args.warmup:
+                    await mark("conn-start")
+                    c0 = cpu_self()
+                t0 = time.perf_counter()
+                conn = await host.connect(info)
+                t1 = time.perf_counter()
+                stream = await conn.new_stream([ECHO])
+                await stream.write(b"x")
+                if await stream.read(1) != b"x":
+                    raise RuntimeError("echo returned something else")
+                t2 = time.perf_counter()
+                if i >= args.warmup:
+                    total.append((t2 - t0) * 1e3)
+                    connect.append((t1 - t0) * 1e3)
+                await stream.close()
+                await conn.close()
+            result["conn_client_cpu_s"] = cpu_self() - c0
+            await mark("conn-end")
+            result["echo_ms"] = summary(total)
+            result["connect_ms"] = summary(connect)
+            result["muxer"] = conn.muxer
+        if args.phase in ("all", "ping"):
+            # ping on one open connection
             conn = await host.connect(info)
-            t1 = time.perf_counter()
-            stream = await conn.new_stream([ECHO])
-            await stream.write(b"x")
-            if await stream.read(1) != b"x":
-                raise RuntimeError("echo returned something else")
-            t2 = time.perf_counter()
-            if i >= args.warmup:
-                total.append((t2 - t0) * 1e3)
-                connect.append((t1 - t0) * 1e3)
-            await stream.close()
-            await conn.close()
-        # ping on one open connection
-        conn = await host.connect(info)
-        wall, lib = [], []
-        for i in range(args.ping_warmup + args.pings):
-            t0 = time.perf_counter()
-            rtt = await host.ping(info.peer_id)
-            elapsed = time.perf_counter() - t0
-            if i >= args.ping_warmup:
-                wall.append(elapsed * 1e6)
-                lib.append(rtt * 1e6)
-        emit(
-            {
-                "event": "result",
-                "echo_ms": summary(total),
-                "connect_ms": summary(connect),
-                "ping_us": summary(wall),
-                "ping_library_us": summary(lib),
-                "muxer": conn.muxer,
-                "twins": check_impl(args.impl),
-            }
-        )
+            wall, lib = [], []
+            for i in range(args.ping_warmup + args.pings):
+                if i == args.ping_warmup:
+                    await mark("ping-start")
+                    c0 = cpu_self()
+                t0 = time.perf_counter()
+                rtt = await host.ping(info.peer_id)
+                elapsed = time.perf_counter() - t0
+                if i >= args.ping_warmup:
+                    wall.append(elapsed * 1e6)
+                    lib.append(rtt * 1e6)
+            result["ping_client_cpu_s"] = cpu_self() - c0
+            await mark("ping-end")
+            result["ping_us"] = summary(wall)
+            result["ping_library_us"] = summary(lib)
+            result["muxer"] = conn.muxer
+        emit(result)
     finally:
         await host.close()
 
@@ -115,11 +144,15 @@ def orchestrate(args: argparse.Namespace) -> int:
     common = ["--impl", args.impl, "--loop", args.loop, "--muxer", args.muxer]
     if args.no_identify:
         common.append("--no-identify")
+    cpus = {"none": (None, None), "split": (0, 1), "same": (0, 0)}[args.pin]
+    server_cpu: dict[str, float] = {}
     try:
         with children() as kids:
-            cpus = {"none": (None, None), "split": (0, 1), "same": (0, 0)}[args.pin]
             server = Child(
-                script_argv(HERE / "_node.py", *common),
+                profiled(
+                    script_argv(HERE / "_node.py", *common),
+                    args.profile_out if args.profile == "server" else None,
+                ),
                 env=pinned_env(env, cpus[0]),
                 name="server",
             )
@@ -128,17 +161,65 @@ def orchestrate(args: argparse.Namespace) -> int:
             client_args = [*common, "--role", "client", "--target", addr]
             client_args += ["--connections", str(args.connections), "--pings", str(args.pings)]
             client_args += ["--warmup", str(args.warmup), "--timeout", str(args.timeout)]
+            client_args += ["--ping-warmup", str(args.ping_warmup), "--phase", args.phase]
             cli = Child(
-                script_argv(Path(__file__), *client_args),
+                profiled(
+                    script_argv(Path(__file__), *client_args),
+                    args.profile_out if args.profile == "client" else None,
+                ),
                 env=pinned_env(env, cpus[1]),
                 name="client",
             )
             kids.append(cli)
-            msg = cli.read_json(args.timeout, "result")
+            while True:
+                msg = cli.read_json(args.timeout)
+                if msg.get("event") == "mark":
+                    server.send({"cmd": "stats"})
+                    server_cpu[msg["name"]] = server.read_json(30, "stats")["cpu_s"]
+                    cli.send({"ack": msg["name"]})
+                elif msg.get("event") == "result":
+                    break
+            if args.profile:  # let py-spy write its file: the profiled child must exit by itself
+                profiled_child = server if args.profile == "server" else cli
+                if profiled_child.proc.stdin is not None:
+                    profiled_child.proc.stdin.close()
+                profiled_child.proc.wait(timeout=120)
+        raw = None
+        if args.phase in ("all", "ping") and args.raw_pings:
+            raw = measure_pingpong(
+                args.raw_pings, loop=args.loop, cpus=cpus, timeout=min(args.timeout, 300.0)
+            )
     except Exception as exc:
         return fail(SCENARIO, args, exc)
     for key in ("echo_ms", "connect_ms", "ping_us", "ping_library_us"):
-        result[key] = {k: round(v, 4) if isinstance(v, float) else v for k, v in msg[key].items()}
+        if key in msg:
+            result[key] = {
+                k: round(v, 4) if isinstance(v, float) else v for k, v in msg[key].items()
+            }
+    if "conn_client_cpu_s" in msg:
+        n = args.connections
+        client_us = msg["conn_client_cpu_s"] / n * 1e6
+        server_us = (server_cpu["conn-end"] - server_cpu["conn-start"]) / n * 1e6
+        result["cpu_per_conn_us"] = {
+            "client": round(client_us, 1),
+            "server": round(server_us, 1),
+            "total": round(client_us + server_us, 1),
+        }
+    if "ping_client_cpu_s" in msg:
+        n = args.pings
+        client_us = msg["ping_client_cpu_s"] / n * 1e6
+        server_us = (server_cpu["ping-end"] - server_cpu["ping-start"]) / n * 1e6
+        result["cpu_per_ping_us"] = {
+            "client": round(client_us, 2),
+            "server": round(server_us, 2),
+            "total": round(client_us + server_us, 2),
+        }
+        if raw is not None:
+            raw_cpu = raw["client_cpu_us_per_ping"] + raw["server_cpu_us_per_ping"]
+            result["raw_tcp_ping"] = raw
+            ping_median = result["ping_us"]["median"]
+            result["ping_over_raw"] = round(ping_median / raw["rtt_us"]["median"], 3)
+            result["ping_cpu_over_raw"] = round((client_us + server_us) / raw_cpu, 3)
     emit(result)
     return 0
 
@@ -153,6 +234,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--muxer", choices=("yamux", "mplex"), default="yamux")
     parser.add_argument("--no-identify", action="store_true", help="diagnostic: identify off")
     parser.add_argument(
+        "--raw-pings",
+        type=int,
+        default=None,
+        help="raw TCP ping-pong round trips for the floor (default: --pings; 0: skip)",
+    )
+    parser.add_argument("--phase", choices=("all", "conn", "ping"), default="all")
+    parser.add_argument(
+        "--profile",
+        choices=("server", "client"),
+        help="run that side under py-spy ($PY_SPY or py-spy on PATH)",
+    )
+    parser.add_argument(
+        "--profile-out",
+        type=Path,
+        default=Path("bench/results/profile-latency.speedscope.json"),
+        help="py-spy output (speedscope JSON; a .txt name gives collapsed stacks)",
+    )
+    parser.add_argument(
         "--pin",
         choices=("none", "split", "same"),
         default="none",
@@ -160,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--target", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.raw_pings is None:
+        args.raw_pings = args.pings
     if args.role == "client":
         raise_nofile()
         check_impl(args.impl)

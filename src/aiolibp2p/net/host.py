@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -93,7 +94,7 @@ class Host:
             on_stream=self._inbound_stream,
         )
         self.peerstore = Peerstore(
-            _monotonic,
+            time.monotonic,
             max_peers=config.max_peerstore_peers,
             is_protected=self.swarm.is_connected,
         )
@@ -189,6 +190,9 @@ class Host:
         if self._closed:
             raise ConnectionClosedError("host is closed")
         if isinstance(target, PeerId):
+            conn = self.swarm.best_connection(target)  # the common case: already connected
+            if conn is not None:
+                return conn
             info = PeerInfo(target)
         elif isinstance(target, PeerInfo):
             info = target
@@ -226,7 +230,9 @@ class Host:
 
     async def ping(self, peer: PeerId | str | Multiaddr | PeerInfo) -> float:
         """Round-trip time to ``peer`` in seconds (``/ipfs/ping/1.0.0``)."""
-        conn = await self.connect(peer)
+        conn = self.swarm.best_connection(peer) if isinstance(peer, PeerId) else None
+        if conn is None:
+            conn = await self.connect(peer)
         return await ping_service.ping_over(conn)
 
     async def identify(
@@ -246,26 +252,33 @@ class Host:
 
     def _connection_opened(self, conn: Connection) -> None:
         peer = conn.remote_peer
-        first = len(self.swarm.connections(peer)) == 1
         if conn.remote_public_key is not None:
             with contextlib.suppress(ValueError):
                 self.peerstore.add_public_key(peer, conn.remote_public_key)
-        self._events.emit(
-            ConnectionOpened(peer, conn.direction.value, str(conn.remote_addr), conn.muxer or "")
-        )
-        if first:
-            self._events.emit(PeerConnected(peer))
+        if self._events._subs:  # events cost nothing while nobody listens
+            self._events.emit(
+                ConnectionOpened(
+                    peer, conn.direction.value, str(conn.remote_addr), conn.muxer or ""
+                )
+            )
+            if len(self.swarm.connections(peer)) == 1:
+                self._events.emit(PeerConnected(peer))
         if self.config.identify:
             self._spawn(self._identify.identify_connection(conn), "identify")
 
     def _connection_closed(self, conn: Connection) -> None:
         peer = conn.remote_peer
-        self._events.emit(ConnectionClosed(peer, conn.direction.value, str(conn.error or "")))
+        listening = bool(self._events._subs)
+        if listening:
+            self._events.emit(ConnectionClosed(peer, conn.direction.value, str(conn.error or "")))
         if not self.swarm.connections(peer):
             self.peerstore.set_addrs_ttl(peer, ADDR_TTL_RECENT)
-            self._events.emit(PeerDisconnected(peer))
+            if listening:
+                self._events.emit(PeerDisconnected(peer))
 
     def _identified(self, conn: Connection, info: IdentifyInfo) -> None:
+        if not self._events._subs:
+            return
         self._events.emit(
             PeerIdentified(conn.remote_peer, tuple(info.protocols or ()), info.agent_version)
         )
@@ -328,9 +341,3 @@ async def _run_handler(handler: StreamHandler, stream: Stream) -> None:
     else:
         if not stream._closed_write and stream._error is None:
             await stream.close()
-
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()

@@ -42,6 +42,9 @@ class PeerData:
     metadata: dict[str, object] = field(default_factory=dict)
     record: PeerRecord | None = None
     envelope: Envelope | None = None
+    #: The bytes ``envelope`` arrived as, when known (a peer sending them again is not
+    #: re-verified).
+    envelope_bytes: bytes | None = None
 
 
 class Peerstore:
@@ -115,6 +118,10 @@ class Peerstore:
     # ------------------------------------------------------------------ keys, protocols, meta
 
     def add_public_key(self, peer: PeerId, key: PublicKey) -> None:
+        data = self._peers.get(peer)
+        if data is not None and data.public_key is key:  # the same checked object again
+            self._peers.move_to_end(peer)
+            return
         if not peer.matches_public_key(key):
             raise ValueError("public key does not match the peer id")
         self._touch(peer).public_key = key
@@ -146,13 +153,24 @@ class Peerstore:
         value = self.metadata(peer, "AgentVersion")
         return value if isinstance(value, str) else None
 
-    def consume_peer_record(self, envelope: Envelope, record: PeerRecord, ttl: float) -> bool:
-        """Store a verified signed record if it is newer than what we have; True if stored."""
+    def consume_peer_record(
+        self, envelope: Envelope, record: PeerRecord, ttl: float, *, raw: bytes | None = None
+    ) -> bool:
+        """Store a verified signed record if it is newer than what we have; True if stored.
+
+        ``raw``: the bytes the envelope arrived as.  The record we hold (the same ``seq``) has
+        its addresses' TTL raised to ``ttl`` again (e.g. on reconnect).
+        """
         data = self._touch(record.peer_id)
         if data.record is not None and data.record.seq >= record.seq:
+            if data.record.seq == record.seq and data.record == record:
+                self.add_addrs(record.peer_id, record.addrs, ttl)
+                if raw is not None and data.envelope_bytes is None:
+                    data.envelope_bytes = raw
             return False
         data.record = record
         data.envelope = envelope
+        data.envelope_bytes = raw
         self.add_addrs(record.peer_id, record.addrs, ttl)
         return True
 

@@ -24,7 +24,8 @@ from aiolibp2p.proto.identify import (
     PUSH_PROTOCOL_ID,
     IdentifyInfo,
     IdentifyReader,
-    encode_identify,
+    KnownRecord,
+    PreparedIdentify,
 )
 
 if TYPE_CHECKING:
@@ -39,13 +40,22 @@ __all__ = ["IdentifyService", "PROTOCOL_ID", "PUSH_PROTOCOL_ID"]
 _FUTURE_KEY = "identify.future"
 
 
-async def read_identify(stream: Stream, *, expected_peer: PeerId, push: bool) -> IdentifyInfo:
+async def read_identify(
+    stream: Stream,
+    *,
+    expected_peer: PeerId,
+    push: bool,
+    known_record: KnownRecord | None = None,
+) -> IdentifyInfo:
     """Read identify message(s) until the remote closes (go may split one answer in two)."""
     reader = IdentifyReader(max_size=MAX_INCOMING_SIZE, max_messages=MAX_MESSAGES)
     while True:
         chunk = await stream.read(MAX_INCOMING_SIZE)
         if not chunk:
-            return reader.finish(expected_peer=expected_peer, push=push)
+            # Other tasks woken by the same incoming bytes (the application's streams) run
+            # before this connection-setup work.
+            await asyncio.sleep(0)
+            return reader.finish(expected_peer=expected_peer, push=push, known_record=known_record)
         reader.receive_data(chunk)
 
 
@@ -56,6 +66,8 @@ class IdentifyService:
         self._host = host
         self._envelope: Envelope | None = None
         self._envelope_addrs: tuple[bytes, ...] = ()
+        self._prepared: PreparedIdentify | None = None
+        self._prepared_key: tuple[object, ...] = ()
 
     # ---------------------------------------------------------------------------- our state
 
@@ -71,16 +83,24 @@ class IdentifyService:
         return self._envelope
 
     def _message(self, conn: Connection) -> bytes:
+        """Our identify message for ``conn``: encoded once per state, plus its observed addr."""
         host = self._host
-        return encode_identify(
-            private_key=host.config.identity,
-            listen_addrs=list(host.listen_addrs),
-            protocols=host.protocols(),
-            observed_addr=conn.remote_addr,
-            protocol_version=host.config.protocol_version,
-            agent_version=host.config.agent_version,
-            signed_envelope=self.signed_envelope(),
-        )
+        listen_addrs = tuple(host.listen_addrs)
+        protocols = tuple(host.protocols())
+        envelope = self.signed_envelope()
+        key = (listen_addrs, protocols, envelope)
+        prepared = self._prepared
+        if prepared is None or key != self._prepared_key:
+            prepared = self._prepared = PreparedIdentify(
+                private_key=host.config.identity,
+                listen_addrs=listen_addrs,
+                protocols=protocols,
+                protocol_version=host.config.protocol_version,
+                agent_version=host.config.agent_version,
+                signed_envelope=envelope,
+            )
+            self._prepared_key = key
+        return prepared.encode(conn.remote_addr)
 
     # ------------------------------------------------------------------------------- serving
 
@@ -91,7 +111,12 @@ class IdentifyService:
     async def handle_push(self, stream: Stream) -> None:
         conn = stream.connection
         try:
-            info = await read_identify(stream, expected_peer=conn.remote_peer, push=True)
+            info = await read_identify(
+                stream,
+                expected_peer=conn.remote_peer,
+                push=True,
+                known_record=self._known_record(conn.remote_peer),
+            )
         except Libp2pError as exc:
             log.info("bad identify push from %s: %s", conn.remote_peer, exc)
             await stream.reset()
@@ -115,7 +140,12 @@ class IdentifyService:
                 stream = await conn.new_stream([PROTOCOL_ID])
                 try:
                     await stream.close()
-                    info = await read_identify(stream, expected_peer=conn.remote_peer, push=False)
+                    info = await read_identify(
+                        stream,
+                        expected_peer=conn.remote_peer,
+                        push=False,
+                        known_record=self._known_record(conn.remote_peer),
+                    )
                 except BaseException:
                     await stream.reset()
                     raise
@@ -128,6 +158,15 @@ class IdentifyService:
         self._store(conn, info)
         if not fut.done():
             fut.set_result(info)
+
+    def _known_record(self, peer: PeerId) -> KnownRecord | None:
+        """The signed record ``peer`` sent before, as the bytes it came in (not re-verified if
+        it sends the same bytes again)."""
+        data = self._host.peerstore.get(peer)
+        if data is None or data.envelope_bytes is None:
+            return None
+        assert data.envelope is not None and data.record is not None
+        return data.envelope_bytes, data.envelope, data.record
 
     def _store(self, conn: Connection, info: IdentifyInfo) -> None:
         host = self._host
@@ -142,7 +181,12 @@ class IdentifyService:
         if info.protocol_version is not None:
             store.put(peer, "ProtocolVersion", info.protocol_version)
         if info.signed_envelope is not None and info.signed_record is not None:
-            store.consume_peer_record(info.signed_envelope, info.signed_record, ADDR_TTL_CONNECTED)
+            store.consume_peer_record(
+                info.signed_envelope,
+                info.signed_record,
+                ADDR_TTL_CONNECTED,
+                raw=info.signed_envelope_bytes,
+            )
         elif info.effective_addrs:
             store.add_addrs(peer, info.effective_addrs, ADDR_TTL_CONNECTED)
         if info.observed_addr is not None:

@@ -67,6 +67,9 @@ __all__ = [
     "EncodedIdentify",
     "IdentifyInfo",
     "IdentifyReader",
+    "KnownRecord",
+    "OBSERVED_ADDR_RESERVE",
+    "PreparedIdentify",
     "build_identify",
     "decode_identify",
     "encode_identify",
@@ -92,6 +95,8 @@ DEFAULT_PROTOCOL_VERSION: Final = "ipfs/0.1.0"
 DEFAULT_AGENT_VERSION: Final = f"aiolibp2p/{__version__}"
 
 _Buffer = bytes | bytearray | memoryview
+#: A signed peer record verified earlier: the bytes it arrived as, its envelope and its record.
+KnownRecord = tuple[bytes, Envelope, PeerRecord]
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -168,6 +173,35 @@ def build_identify(
     address alone.  Raises :class:`LocalProtocolError` for arguments of the wrong type, and if the
     key, versions and observed address alone exceed 4 KiB.
     """
+    body, dropped = _build(
+        private_key=private_key,
+        listen_addrs=listen_addrs,
+        protocols=protocols,
+        observed_addr=observed_addr,
+        protocol_version=protocol_version,
+        agent_version=agent_version,
+        signed_envelope=signed_envelope,
+        reserve=0,
+    )
+    return EncodedIdentify(varint.encode_lp(body), *dropped)
+
+
+_Dropped = tuple[tuple[Multiaddr, ...], tuple[str, ...], bool]
+
+
+def _build(
+    *,
+    private_key: PrivateKey | None,
+    listen_addrs: Iterable[Multiaddr],
+    protocols: Iterable[str],
+    observed_addr: Multiaddr | None,
+    protocol_version: str | None,
+    agent_version: str | None,
+    signed_envelope: Envelope | None,
+    reserve: int,
+) -> tuple[bytes, _Dropped]:
+    """The protobuf body (no prefix) and what was dropped, in ``MAX_OUTGOING_SIZE - reserve``."""
+    limit = MAX_OUTGOING_SIZE - reserve
     if private_key is not None and not isinstance(private_key, PrivateKey):
         raise LocalProtocolError(
             f"private_key must be a PrivateKey, not {type(private_key).__name__}"
@@ -199,10 +233,10 @@ def build_identify(
     if agent_version is not None:
         msg.agentVersion = _text("agent_version", agent_version)
         fixed += _field_size(len(msg.agentVersion))
-    if fixed > MAX_OUTGOING_SIZE:
+    if fixed > limit:
         raise LocalProtocolError(
             f"identify key, versions and observed address take {fixed} bytes, "
-            f"more than the {MAX_OUTGOING_SIZE}-byte limit"
+            f"more than the {limit}-byte limit"
         )
 
     dropped_record = False
@@ -217,13 +251,13 @@ def build_identify(
             raise LocalProtocolError("signed_envelope is not signed by private_key")
         record = signed_envelope.to_bytes()
         size = _field_size(len(record))
-        if fixed + size <= MAX_OUTGOING_SIZE:
+        if fixed + size <= limit:
             msg.signedPeerRecord = record
             fixed += size
         else:
             dropped_record = True
 
-    budget = MAX_OUTGOING_SIZE - fixed
+    budget = limit - fixed
     kept_protocols = 0
     for raw in proto_bytes:
         size = _field_size(len(raw))
@@ -241,15 +275,11 @@ def build_identify(
     msg.protocols.extend(proto_bytes[:kept_protocols])
     msg.listenAddrs.extend(addr_bytes[:kept_addrs])
 
-    body = msg.SerializeToString(deterministic=True)
-    if len(body) > MAX_OUTGOING_SIZE:  # pragma: no cover - the arithmetic above forbids it
+    body: bytes = msg.SerializeToString(deterministic=True)
+    if len(body) > limit:  # pragma: no cover - the arithmetic above forbids it
         raise AssertionError(f"identify body of {len(body)} bytes after trimming")
-    return EncodedIdentify(
-        data=varint.encode_lp(body),
-        dropped_listen_addrs=tuple(addrs[kept_addrs:]),
-        dropped_protocols=tuple(protos[kept_protocols:]),
-        dropped_signed_record=dropped_record,
-    )
+    dropped = (tuple(addrs[kept_addrs:]), tuple(protos[kept_protocols:]), dropped_record)
+    return body, dropped
 
 
 def encode_identify(
@@ -275,6 +305,74 @@ def encode_identify(
         agent_version=agent_version,
         signed_envelope=signed_envelope,
     ).data
+
+
+#: Bytes a :class:`PreparedIdentify` keeps free for ``observedAddr`` (its field header and an
+#: IPv6 address with TCP or UDP/QUIC take under 30).
+OBSERVED_ADDR_RESERVE: Final = 64
+#: The tag of ``observedAddr`` (field 4, length-delimited).
+_OBSERVED_TAG: Final = b"\x22"
+
+
+class PreparedIdentify:
+    """Our Identify message encoded once, for every connection until our state changes.
+
+    Takes the arguments of :func:`build_identify` except ``observed_addr``, which differs per
+    connection: :meth:`encode` inserts it into the prepared bytes (where a full encode would put
+    it, so the output is the same).  The prepared message keeps :data:`OBSERVED_ADDR_RESERVE`
+    bytes of the 4 KiB free for it; a longer observed address falls back to a full encode.
+    """
+
+    __slots__ = ("_full", "_head", "_tail", "dropped_listen_addrs", "dropped_protocols")
+
+    def __init__(
+        self,
+        *,
+        private_key: PrivateKey | None = None,
+        listen_addrs: Iterable[Multiaddr] = (),
+        protocols: Iterable[str] = (),
+        protocol_version: str | None = DEFAULT_PROTOCOL_VERSION,
+        agent_version: str | None = DEFAULT_AGENT_VERSION,
+        signed_envelope: Envelope | None = None,
+    ) -> None:
+        addrs = cast(tuple[Multiaddr, ...], _sequence("listen_addrs", listen_addrs))
+        protos = cast(tuple[str, ...], _sequence("protocols", protocols))
+
+        def full(observed_addr: Multiaddr | None, reserve: int) -> tuple[bytes, _Dropped]:
+            return _build(
+                private_key=private_key,
+                listen_addrs=addrs,
+                protocols=protos,
+                observed_addr=observed_addr,
+                protocol_version=protocol_version,
+                agent_version=agent_version,
+                signed_envelope=signed_envelope,
+                reserve=reserve,
+            )
+
+        self._full = full
+        body, dropped = full(None, OBSERVED_ADDR_RESERVE)
+        #: What the 4 KiB cap (less the reserve) left out, as in :class:`EncodedIdentify`.
+        self.dropped_listen_addrs, self.dropped_protocols, _ = dropped
+        # Fields 1-3 come before observedAddr (4) in a deterministic encoding, 5-8 after it.
+        msg = identify_pb2.Identify.FromString(body)
+        for name in ("protocolVersion", "agentVersion", "signedPeerRecord"):
+            msg.ClearField(name)
+        head: bytes = msg.SerializeToString(deterministic=True)
+        if not body.startswith(head):  # pragma: no cover - protobuf orders fields by number
+            raise AssertionError("identify fields are not in field-number order")
+        self._head = head
+        self._tail = body[len(head) :]
+
+    def encode(self, observed_addr: Multiaddr | None = None) -> bytes:
+        """The length-prefixed message with ``observed_addr`` (omitted when ``None``)."""
+        if observed_addr is None:
+            return varint.encode_lp(self._head + self._tail)
+        raw = _addr_bytes("observed_addr", observed_addr)
+        field = _OBSERVED_TAG + varint.encode_uvarint(len(raw)) + raw
+        if len(field) > OBSERVED_ADDR_RESERVE:
+            return varint.encode_lp(self._full(observed_addr, 0)[0])
+        return varint.encode_lp(b"".join((self._head, field, self._tail)))
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -309,6 +407,8 @@ class IdentifyInfo:
     record_error: str | None = None
     #: Whether this came from identify/push (absent fields mean "no change").
     push: bool = False
+    #: The bytes :attr:`signed_envelope` arrived as (for ``known_record`` next time).
+    signed_envelope_bytes: bytes | None = None
 
     @property
     def effective_addrs(self) -> tuple[Multiaddr, ...]:
@@ -360,6 +460,7 @@ def decode_identify(
     expected_peer: PeerId | None = None,
     push: bool = False,
     max_size: int = MAX_INCOMING_SIZE,
+    known_record: KnownRecord | None = None,
 ) -> IdentifyInfo:
     """Decode and check an Identify protobuf body (without its length prefix).
 
@@ -367,6 +468,11 @@ def decode_identify(
     raises :class:`PeerIdMismatch`, and the signed record must name it too.  For a message split
     over several length-prefixed parts, pass the concatenated bodies and a ``max_size`` covering
     them (or use :class:`IdentifyReader`).
+
+    ``known_record``: ``(bytes, envelope, record)`` of a signed record this peer sent before and
+    that verified then (:attr:`IdentifyInfo.signed_envelope_bytes` and what came with it).  When
+    the message carries exactly these bytes, the envelope is not opened and verified again; a
+    ``publicKey`` equal to the envelope's key is not decoded again either.
 
     Raises :class:`MessageTooLarge` above ``max_size``, :class:`DecodeError` (or a subclass, e.g.
     :class:`~aiolibp2p.core.errors.KeyDecodeError`) for a malformed message or key.  See the module
@@ -389,8 +495,14 @@ def decode_identify(
     public_key: PublicKey | None = None
     peer_id: PeerId | None = None
     if msg.HasField("publicKey"):
-        public_key = public_key_from_protobuf(msg.publicKey)  # KeyDecodeError is a DecodeError
-        peer_id = PeerId.from_public_key(public_key)
+        if known_record is not None and msg.publicKey == known_record[1].public_key.to_protobuf():
+            # The key that signed the known record (whose peer id is that key's).
+            public_key, peer_id = known_record[1].public_key, known_record[2].peer_id
+        else:
+            public_key = public_key_from_protobuf(
+                msg.publicKey
+            )  # a KeyDecodeError is a DecodeError
+            peer_id = PeerId.from_public_key(public_key)
         if expected_peer is not None and peer_id != expected_peer:
             raise PeerIdMismatch(
                 f"identify public key belongs to {peer_id}, not to the connected {expected_peer}"
@@ -401,18 +513,23 @@ def decode_identify(
     signed_envelope: Envelope | None = None
     signed_record: PeerRecord | None = None
     record_error: str | None = None
+    signed_bytes: bytes | None = None
     if msg.HasField("signedPeerRecord"):
+        signed_bytes = msg.signedPeerRecord
         try:
-            signed_envelope, signed_record = PeerRecord.open_signed(
-                msg.signedPeerRecord, max_size=max_size
-            )
+            if known_record is not None and known_record[0] == signed_bytes:
+                signed_envelope, signed_record = known_record[1], known_record[2]
+            else:
+                signed_envelope, signed_record = PeerRecord.open_signed(
+                    signed_bytes, max_size=max_size
+                )
         except Libp2pError as exc:
             record_error = f"invalid signed peer record: {exc}"
         else:
             if sender is not None and signed_record.peer_id != sender:
                 record_error = f"signed peer record of {signed_record.peer_id}, not of {sender}"
         if record_error is not None:
-            signed_envelope = signed_record = None
+            signed_envelope = signed_record = signed_bytes = None
             listen_addrs = ()
 
     observed: Multiaddr | None = None
@@ -440,6 +557,7 @@ def decode_identify(
         signed_envelope=signed_envelope,
         record_error=record_error,
         push=bool(push),
+        signed_envelope_bytes=signed_bytes,
     )
 
 
@@ -485,7 +603,13 @@ class IdentifyReader:
             raise DecodeError(f"more than {self._max_messages} identify messages on one stream")
         self._bodies += bodies
 
-    def finish(self, *, expected_peer: PeerId | None = None, push: bool = False) -> IdentifyInfo:
+    def finish(
+        self,
+        *,
+        expected_peer: PeerId | None = None,
+        push: bool = False,
+        known_record: KnownRecord | None = None,
+    ) -> IdentifyInfo:
         """The stream ended: decode the merged messages (see :func:`decode_identify`).
 
         Raises :class:`DecodeError` if the stream ended inside a message or held no message.
@@ -499,4 +623,5 @@ class IdentifyReader:
             expected_peer=expected_peer,
             push=push,
             max_size=self._max_size * self._max_messages,
+            known_record=known_record,
         )

@@ -17,8 +17,10 @@ from .machine import (
     STATIC_KEY_SIGNATURE_PREFIX,
     HandshakeResult,
     NoiseHandshake,
+    NoiseStaticKey,
     NoiseTransport,
     State,
+    VerifiedKeys,
 )
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "HandshakeComplete",
     "HandshakeResult",
     "NoiseHandshake",
+    "NoiseStaticKey",
     "NoiseTransport",
     "State",
+    "VerifiedKeys",
 ]

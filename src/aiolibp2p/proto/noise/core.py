@@ -18,11 +18,13 @@ states it uses are for handshake messages only; transport messages go through th
 ``noise_cipher`` hot path with the keys :meth:`XXHandshakeState.split` returns.
 
 No randomness is drawn here: the static and ephemeral private keys are passed in.  Every
-primitive comes from ``cryptography``.
+primitive comes from ``cryptography``, except SHA-256 from :mod:`hashlib` (faster for the
+short inputs hashed here).
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import Final
 
@@ -40,6 +42,7 @@ __all__ = [
     "PROTOCOL_NAME",
     "TAGLEN",
     "CipherState",
+    "StaticKeyPair",
     "SymmetricState",
     "XXHandshakeState",
     "hkdf",
@@ -61,9 +64,8 @@ _pack_nonce = struct.Struct("<4xQ").pack
 
 
 def _hash(data: bytes) -> bytes:
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(data)
-    return digest.finalize()
+    # hashlib's one-shot SHA-256 costs a third of a ``cryptography`` Hash object here.
+    return hashlib.sha256(data).digest()
 
 
 def _hmac(key: bytes, data: bytes) -> bytes:
@@ -93,6 +95,21 @@ def _private_key(data: bytes, what: str) -> X25519PrivateKey:
 def x25519_public_key(private_key: bytes) -> bytes:
     """The raw 32-byte X25519 public key of a raw 32-byte private key."""
     return _private_key(private_key, "private_key").public_key().public_bytes_raw()
+
+
+class StaticKeyPair:
+    """An X25519 key pair prepared once (the key object and the raw public key), so that the
+    handshakes that share a static key do not each decode it and derive its public half."""
+
+    __slots__ = ("_private", "public")
+
+    def __init__(self, private_key: bytes) -> None:
+        self._private = _private_key(private_key, "static_key")
+        #: The raw 32-byte public key.
+        self.public: bytes = self._private.public_key().public_bytes_raw()
+
+    def __repr__(self) -> str:
+        return f"<StaticKeyPair public={self.public.hex()[:16]}...>"
 
 
 def _dh(private_key: X25519PrivateKey, public_key: bytes) -> bytes:
@@ -199,7 +216,8 @@ _PATTERN: Final = (
 class XXHandshakeState:
     """Noise ``HandshakeState`` (section 5.3) for the XX pattern, without pre-messages or PSK.
 
-    ``static_key`` and ``ephemeral_key`` are raw 32-byte X25519 private keys.  Call
+    ``static_key`` and ``ephemeral_key`` are raw 32-byte X25519 private keys (``static_key`` may
+    also be a :class:`StaticKeyPair`, prepared once for many handshakes).  Call
     :meth:`write_message` and :meth:`read_message` in the pattern's order (the initiator writes
     messages 1 and 3, the responder message 2); after the third message :attr:`finished` is true
     and :meth:`split` gives the transport keys.
@@ -212,12 +230,21 @@ class XXHandshakeState:
     __slots__ = ("_e", "_e_pub", "_index", "_initiator", "_re", "_rs", "_s", "_s_pub", "_ss")
 
     def __init__(
-        self, *, initiator: bool, static_key: bytes, ephemeral_key: bytes, prologue: bytes = b""
+        self,
+        *,
+        initiator: bool,
+        static_key: bytes | StaticKeyPair,
+        ephemeral_key: bytes,
+        prologue: bytes = b"",
     ) -> None:
         self._initiator = bool(initiator)
-        self._s = _private_key(static_key, "static_key")
+        if isinstance(static_key, StaticKeyPair):
+            self._s = static_key._private
+            self._s_pub = static_key.public
+        else:
+            self._s = _private_key(static_key, "static_key")
+            self._s_pub = self._s.public_key().public_bytes_raw()
         self._e = _private_key(ephemeral_key, "ephemeral_key")
-        self._s_pub = self._s.public_key().public_bytes_raw()
         self._e_pub = self._e.public_key().public_bytes_raw()
         self._rs: bytes | None = None
         self._re: bytes | None = None

@@ -16,10 +16,13 @@ extensions.
 
 Driving the machine (ARCHITECTURE.md rule 3, output is pulled):
 
-* construct it with the identity key and two fresh 32-byte X25519 private keys (the static key
-  may be per connection; the driver draws them with ``os.urandom``, the machine draws nothing).
-  An initiator queues message 1 at once, so it can be written together with the multistream
-  proposal of ``/noise``;
+* construct it with the identity key, a fresh 32-byte X25519 ephemeral private key and a static
+  key: either 32 more random bytes (a key for this handshake alone, signed here) or, better, a
+  :class:`NoiseStaticKey` made once per host (the spec lets a peer keep one static key for its
+  lifetime; the identity key's signature of it and our payload are then computed once, not per
+  connection).  The driver draws the random bytes with ``os.urandom``; the machine draws
+  nothing.  An initiator queues message 1 at once, so it can be written together with the
+  multistream proposal of ``/noise``;
 * write ``data_to_send()`` whenever it is non-empty, and feed every received chunk to
   ``receive_data(chunk)`` until it returns :class:`~.events.HandshakeComplete`;
 * on completion write ``data_to_send()`` (the initiator's message 3) *before* any transport
@@ -47,6 +50,12 @@ the driver negotiates a muxer with multistream-select after the handshake.  If b
 and they share no entry, the handshake fails (the initiator finds out on message 2 and never
 sends message 3).
 
+Verified-signature cache: a :class:`VerifiedKeys` passed to the machines of one host remembers
+the remote payloads whose signature verified, keyed by the exact identity key, static key and
+signature bytes.  A peer that reuses its static key (as we, js-libp2p and rust-libp2p do) then
+costs no signature verification on reconnect.  Only the signature check is skipped: the remote
+still proves it holds the static key through the DH tokens of the handshake.
+
 Nonces: the transport ends before ``2**64 - 1`` messages per direction
 (:attr:`NoiseHandshake.MAX_NONCE`, a class attribute a test may lower).
 """
@@ -54,11 +63,11 @@ Nonces: the transport ends before ``2**64 - 1`` messages per direction
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, NoReturn, TypeAlias
 
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from google.protobuf.message import DecodeError as _PbDecodeError
 
 from aiolibp2p._accel import noise_cipher
@@ -73,7 +82,7 @@ from aiolibp2p.core.errors import (
 )
 from aiolibp2p.core.peer import PeerId
 
-from .core import DHLEN, TAGLEN, XXHandshakeState
+from .core import DHLEN, TAGLEN, StaticKeyPair, XXHandshakeState
 from .events import Event, HandshakeComplete
 from .pb import payload_pb2
 
@@ -83,8 +92,10 @@ __all__ = [
     "STATIC_KEY_SIGNATURE_PREFIX",
     "HandshakeResult",
     "NoiseHandshake",
+    "NoiseStaticKey",
     "NoiseTransport",
     "State",
+    "VerifiedKeys",
 ]
 
 #: The multistream-select protocol id of noise-libp2p.
@@ -130,8 +141,8 @@ _TRANSITIONS: Final = {
 class NoiseTransport:
     """The two transport cipher states of a finished handshake, one per direction.
 
-    Each direction has one ``ChaCha20Poly1305`` object, reused for every frame, behind the
-    ``noise_cipher`` hot path (compiled when available).
+    Each direction is keyed once and reused for every frame, behind the ``noise_cipher`` hot
+    path (compiled when available: it then calls libcrypto's ChaCha20-Poly1305 directly).
     """
 
     __slots__ = ("_opener", "_sealer")
@@ -139,8 +150,8 @@ class NoiseTransport:
     def __init__(
         self, send_key: bytes, receive_key: bytes, *, max_nonce: int = noise_cipher.MAX_NONCE
     ) -> None:
-        self._sealer = noise_cipher.FrameSealer(ChaCha20Poly1305(send_key), 0, max_nonce)
-        self._opener = noise_cipher.FrameOpener(ChaCha20Poly1305(receive_key), 0, max_nonce)
+        self._sealer = noise_cipher.FrameSealer(send_key, 0, max_nonce)
+        self._opener = noise_cipher.FrameOpener(receive_key, 0, max_nonce)
 
     def encrypt(self, data: Buffer) -> bytes:
         """Seal ``data`` into frames of at most 65519 plaintext bytes, each with its 2-byte
@@ -226,14 +237,106 @@ def _as_bytes(name: str, value: object) -> bytes:
     return bytes(value)
 
 
+class NoiseStaticKey:
+    """A static Noise key with the identity key's signature of it, for many handshakes.
+
+    ``identity_key`` signs ``b"noise-libp2p-static-key:" || public static key`` once, here;
+    ``private_key`` is 32 random bytes (the caller draws them).  :meth:`payload` encodes our
+    handshake payload once per muxer list.  Pass the object as ``static_key`` to
+    :class:`NoiseHandshake`; make a new one to rotate the key.
+    """
+
+    __slots__ = ("_payloads", "identity_key", "key_pair", "signature")
+
+    #: Muxer lists whose payload is kept (a host uses one or two).
+    MAX_PAYLOADS: ClassVar[int] = 8
+
+    def __init__(self, identity_key: PrivateKey, private_key: bytes) -> None:
+        if not isinstance(identity_key, PrivateKey):
+            raise LocalProtocolError(
+                f"identity_key must be a PrivateKey, not {type(identity_key).__name__}"
+            )
+        self.identity_key = identity_key
+        self.key_pair = StaticKeyPair(_as_bytes("private_key", private_key))
+        self.signature: bytes = identity_key.sign(
+            STATIC_KEY_SIGNATURE_PREFIX + self.key_pair.public
+        )
+        self._payloads: dict[tuple[str, ...], bytes] = {}
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw 32-byte static X25519 public key."""
+        return self.key_pair.public
+
+    def payload(self, muxers: tuple[str, ...]) -> bytes:
+        """Our serialized ``NoiseHandshakePayload`` announcing ``muxers`` (checked tuple)."""
+        payload = self._payloads.get(muxers)
+        if payload is None:
+            message: Any = payload_pb2.NoiseHandshakePayload(
+                identity_key=self.identity_key.public_key().to_protobuf(),
+                identity_sig=self.signature,
+            )
+            if muxers:
+                message.extensions.stream_muxers.extend(muxers)
+            payload = bytes(message.SerializeToString(deterministic=True))
+            if len(self._payloads) >= self.MAX_PAYLOADS:
+                self._payloads.clear()
+            self._payloads[muxers] = payload
+        return payload
+
+    def __repr__(self) -> str:
+        return f"<NoiseStaticKey {self.key_pair.public.hex()[:16]}...>"
+
+
+class VerifiedKeys:
+    """The remote handshake payloads whose signature verified: a bounded LRU map from
+    ``(identity key protobuf, static key, signature)`` to the decoded key and its peer id.
+
+    Share one per host between its handshakes.  A hit skips decoding the key and verifying the
+    signature (deterministic functions of exactly these bytes); any other byte string is
+    verified as usual.
+    """
+
+    __slots__ = ("_entries", "max_entries")
+
+    def __init__(self, max_entries: int = 256) -> None:
+        if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 0:
+            raise LocalProtocolError(f"max_entries must be an int >= 0, got {max_entries!r}")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[bytes, bytes, bytes], tuple[PublicKey, PeerId]] = (
+            OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[bytes, bytes, bytes]) -> tuple[PublicKey, PeerId] | None:
+        """The verified key and peer for exactly these bytes, or ``None``."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[bytes, bytes, bytes], value: tuple[PublicKey, PeerId]) -> None:
+        """Remember a payload whose signature verified (the oldest entry goes when full)."""
+        if self.max_entries == 0:
+            return
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
 class NoiseHandshake:
     """One side of a noise-libp2p handshake (see the module docstring for how to drive it).
 
-    ``identity_key`` signs our static key; ``static_key`` and ``ephemeral_key`` are 32-byte
-    X25519 private keys; ``muxers`` our stream muxers in order of preference (sent in our
-    payload; empty: no early negotiation); ``expected_peer`` the peer we dialled, if known;
-    ``prologue`` is mixed into the handshake hash (empty on TCP and WebSocket);
-    ``max_message_size`` bounds every handshake message, sent or received.
+    ``identity_key`` signs our static key; ``static_key`` is a :class:`NoiseStaticKey` of the
+    same identity key (reused across handshakes) or a 32-byte X25519 private key (signed for
+    this handshake); ``ephemeral_key`` is a fresh 32-byte X25519 private key; ``muxers`` our
+    stream muxers in order of preference (sent in our payload; empty: no early negotiation);
+    ``expected_peer`` the peer we dialled, if known; ``prologue`` is mixed into the handshake
+    hash (empty on TCP and WebSocket); ``max_message_size`` bounds every handshake message,
+    sent or received; ``verified_keys`` a :class:`VerifiedKeys` shared by a host's handshakes.
 
     Bad arguments raise :class:`LocalProtocolError`, as does an own payload that would not fit
     in ``max_message_size``.
@@ -248,12 +351,13 @@ class NoiseHandshake:
         *,
         initiator: bool,
         identity_key: PrivateKey,
-        static_key: bytes,
+        static_key: bytes | NoiseStaticKey,
         ephemeral_key: bytes,
         muxers: Sequence[str] = (),
         expected_peer: PeerId | None = None,
         prologue: bytes = b"",
         max_message_size: int = MAX_MESSAGE_SIZE,
+        verified_keys: VerifiedKeys | None = None,
     ) -> None:
         if not isinstance(identity_key, PrivateKey):
             raise LocalProtocolError(
@@ -272,17 +376,33 @@ class NoiseHandshake:
                 f"max_message_size must be an int in [{_MIN_LENGTH[2]}, {MAX_MESSAGE_SIZE}], "
                 f"not {max_message_size!r}"
             )
+        if verified_keys is not None and not isinstance(verified_keys, VerifiedKeys):
+            raise LocalProtocolError(
+                f"verified_keys must be VerifiedKeys or None, not {type(verified_keys).__name__}"
+            )
         self._initiator = bool(initiator)
         self._muxers = _check_muxers(muxers)
         self._expected_peer = expected_peer
         self._max_message_size = max_message_size
+        self._verified_keys = verified_keys
+        if isinstance(static_key, NoiseStaticKey):
+            if static_key.identity_key is not identity_key and (
+                static_key.identity_key.public_key() != identity_key.public_key()
+            ):
+                raise LocalProtocolError("static_key was signed by another identity key")
+            static: bytes | StaticKeyPair = static_key.key_pair
+        else:
+            static = _as_bytes("static_key", static_key)
         self._noise: XXHandshakeState | None = XXHandshakeState(
             initiator=self._initiator,
-            static_key=_as_bytes("static_key", static_key),
+            static_key=static,
             ephemeral_key=_as_bytes("ephemeral_key", ephemeral_key),
             prologue=_as_bytes("prologue", prologue),
         )
-        self._payload = self._make_payload(identity_key, self._noise.static_public_key)
+        if isinstance(static_key, NoiseStaticKey):
+            self._payload = static_key.payload(self._muxers)
+        else:
+            self._payload = self._make_payload(identity_key, self._noise.static_public_key)
         own_size = len(self._payload) + TAGLEN + (DHLEN + TAGLEN)
         if not self._initiator:
             own_size += DHLEN
@@ -465,12 +585,22 @@ class NoiseHandshake:
             raise HandshakeError("the noise handshake payload has no identity_key")
         if not message.HasField("identity_sig"):
             raise HandshakeError("the noise handshake payload has no identity_sig")
-        remote_key = public_key_from_protobuf(message.identity_key)
-        if not remote_key.verify(STATIC_KEY_SIGNATURE_PREFIX + remote_static, message.identity_sig):
-            raise InvalidSignature(
-                "the identity key's signature of the noise static key does not verify"
-            )
-        remote_peer = PeerId.from_public_key(remote_key)
+        cache = self._verified_keys
+        cache_key = (message.identity_key, remote_static, message.identity_sig)
+        known = cache.get(cache_key) if cache is not None else None
+        if known is not None:
+            remote_key, remote_peer = known
+        else:
+            remote_key = public_key_from_protobuf(message.identity_key)
+            if not remote_key.verify(
+                STATIC_KEY_SIGNATURE_PREFIX + remote_static, message.identity_sig
+            ):
+                raise InvalidSignature(
+                    "the identity key's signature of the noise static key does not verify"
+                )
+            remote_peer = PeerId.from_public_key(remote_key)
+            if cache is not None:
+                cache.put(cache_key, (remote_key, remote_peer))
         if self._expected_peer is not None and remote_peer != self._expected_peer:
             raise PeerIdMismatch(
                 f"expected peer {self._expected_peer}, the remote proved {remote_peer}"

@@ -81,6 +81,9 @@ class PingClient:
         if not data:
             return None
         payload = self._payload
+        if payload is not None and not self._buf and data == payload:  # the whole echo at once
+            self._payload = None
+            return max(0.0, now - self._sent_at)
         have = len(self._buf)
         if payload is None or have + len(data) > PING_SIZE:
             self._failed = True
@@ -118,6 +121,8 @@ class PingServer:
         if not data:
             return b""
         buf = self._buf
+        if not buf and not len(data) % PING_SIZE:  # whole pings only: echo them as they are
+            return bytes(data)
         buf += data
         whole = len(buf) - len(buf) % PING_SIZE
         if not whole:
