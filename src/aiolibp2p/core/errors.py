@@ -27,6 +27,7 @@ __all__ = [
     "NegotiationError",
     "ProtocolNotSupported",
     "HandshakeError",
+    "CertificateError",
     "DecryptError",
     "NonceExhausted",
     "StreamResetError",
@@ -124,6 +125,12 @@ class ProtocolNotSupported(NegotiationError):
 
 class HandshakeError(RemoteProtocolError):
     """A security handshake (Noise) message is malformed: wrong length, bad key, failed AEAD."""
+
+
+class CertificateError(HandshakeError):
+    """A libp2p TLS certificate is unacceptable: malformed DER, outside its validity window, a
+    bad self-signature, a missing or malformed libp2p Public Key Extension, or a host-key
+    signature that does not verify (libp2p/specs ``tls/tls.md``)."""
 
 
 class DecryptError(RemoteProtocolError):

@@ -17,6 +17,14 @@ Output is pulled: :meth:`Upgrader.data_to_send` returns the bytes for the socket
 multistream, Noise frames).  When the upgrade is done, :class:`UpgradeComplete` carries the Noise
 transport, the chosen muxer and the plaintext that arrived behind the negotiation (the first muxer
 bytes).  Keys are injected (``static_key``, ``ephemeral_key``): the machine draws no randomness.
+A host passes one :class:`~aiolibp2p.proto.noise.NoiseStaticKey` (and one
+:class:`~aiolibp2p.proto.noise.VerifiedKeys`) to all its upgraders; the ephemeral key is fresh.
+
+Security protocols: ``/noise`` and ``/tls/1.0.0`` (:mod:`aiolibp2p.proto.tls`; the host's
+:class:`~aiolibp2p.proto.tls.TlsConfig` and ``now`` are passed in).  A listener accepts every
+protocol in ``security``; a dialer proposes ``security[0]`` lazily (its handshake's first flight
+rides with the proposal), so the other entries matter only when listening.  With TLS the muxer
+is negotiated through ALPN (muxer ids before ``"libp2p"``) instead of the Noise extension.
 End of stream before completion goes to :meth:`Upgrader.receive_eof`, which raises a typed
 remote error (a truncated handshake).
 """
@@ -24,19 +32,43 @@ remote error (a truncated handshake).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
 from aiolibp2p.core.crypto import PrivateKey, PublicKey
 from aiolibp2p.core.errors import LocalProtocolError, NegotiationError
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.proto.multistream import Dialer, Listener, NegotiationComplete
-from aiolibp2p.proto.noise import HandshakeComplete, NoiseHandshake, NoiseTransport
+from aiolibp2p.proto.noise import (
+    HandshakeComplete,
+    NoiseHandshake,
+    NoiseStaticKey,
+    NoiseTransport,
+    VerifiedKeys,
+)
 
-__all__ = ["NOISE_PROTOCOL_ID", "Upgrader", "UpgradeComplete", "UpgradeState"]
+if TYPE_CHECKING:
+    from aiolibp2p.proto.tls import HandshakeComplete as TlsHandshakeComplete
+    from aiolibp2p.proto.tls import TlsConfig, TlsHandshake, TlsTransport
+
+__all__ = [
+    "NOISE_PROTOCOL_ID",
+    "TLS_PROTOCOL_ID",
+    "SUPPORTED_SECURITY",
+    "SecureTransport",
+    "Upgrader",
+    "UpgradeComplete",
+    "UpgradeState",
+]
 
 NOISE_PROTOCOL_ID = "/noise"
+TLS_PROTOCOL_ID = "/tls/1.0.0"
+SUPPORTED_SECURITY = (NOISE_PROTOCOL_ID, TLS_PROTOCOL_ID)
+
+#: The record layer of a finished handshake: ``encrypt``/``decrypt`` whole buffers.
+SecureTransport: TypeAlias = "NoiseTransport | TlsTransport"
+_Complete: TypeAlias = "HandshakeComplete | TlsHandshakeComplete"
 
 
 class UpgradeState(enum.Enum):
@@ -55,9 +87,9 @@ class UpgradeComplete:
     remote_public_key: PublicKey
     security: str
     muxer: str
-    #: True when the muxer came from the Noise extension (no multistream round trip).
+    #: True when the muxer came from the Noise extension or TLS ALPN (no multistream round trip).
     early_muxer: bool
-    transport: NoiseTransport
+    transport: SecureTransport
     #: Decrypted bytes that followed the negotiation: the first bytes for the muxer.
     leftover: bytes
 
@@ -71,15 +103,33 @@ class Upgrader:
         initiator: bool,
         identity_key: PrivateKey,
         muxers: Sequence[str],
-        static_key: bytes,
+        static_key: bytes | NoiseStaticKey,
         ephemeral_key: bytes,
         expected_peer: PeerId | None = None,
         security: Sequence[str] = (NOISE_PROTOCOL_ID,),
+        verified_keys: VerifiedKeys | None = None,
+        tls_config: TlsConfig | Callable[[], TlsConfig] | None = None,
+        now: float | None = None,
     ) -> None:
         if not muxers:
             raise LocalProtocolError("at least one muxer is required")
-        if tuple(security) != (NOISE_PROTOCOL_ID,):
-            raise LocalProtocolError(f"only {NOISE_PROTOCOL_ID} is supported, got {security!r}")
+        security = tuple(security)
+        if (
+            not security
+            or len(set(security)) != len(security)
+            or not set(security) <= set(SUPPORTED_SECURITY)
+        ):
+            raise LocalProtocolError(
+                f"security must list protocols from {SUPPORTED_SECURITY}, got {security!r}"
+            )
+        if initiator:
+            security = security[:1]  # proposed lazily: the others only matter when listening
+        if TLS_PROTOCOL_ID in security and (tls_config is None or now is None):
+            raise LocalProtocolError(f"{TLS_PROTOCOL_ID} needs tls_config and now")
+        self._tls_config = tls_config
+        self._now = now
+        self._expected_peer = expected_peer
+        self._security_id = security[0]
         self.initiator = initiator
         self._muxers = tuple(muxers)
         self._state = UpgradeState.SECURITY_NEGOTIATION
@@ -87,25 +137,31 @@ class Upgrader:
         #: listener's header and echo have been consumed).
         self._mss_done = False
         self._out = bytearray()
-        self._noise = NoiseHandshake(
-            initiator=initiator,
-            identity_key=identity_key,
-            static_key=static_key,
-            ephemeral_key=ephemeral_key,
-            muxers=self._muxers,
-            expected_peer=expected_peer,
-        )
-        self._transport: NoiseTransport | None = None
-        self._handshake: HandshakeComplete | None = None
+        self._noise: NoiseHandshake | None = None
+        if NOISE_PROTOCOL_ID in security:
+            self._noise = NoiseHandshake(
+                initiator=initiator,
+                identity_key=identity_key,
+                static_key=static_key,
+                ephemeral_key=ephemeral_key,
+                muxers=self._muxers,
+                expected_peer=expected_peer,
+                verified_keys=verified_keys,
+            )
+        #: The handshake machine of the chosen security protocol.
+        self._secure: NoiseHandshake | TlsHandshake | None = None
+        self._transport: SecureTransport | None = None
+        self._handshake: _Complete | None = None
         self._muxer_mss: Dialer | Listener | None = None
         self._security_mss: Dialer | Listener
         if initiator:
-            # Lazy proposal: header + "/noise" + Noise message 1 in one write.
-            self._security_mss = Dialer([NOISE_PROTOCOL_ID], lazy=True)
+            # Lazy proposal: header + protocol id + the handshake's first flight in one write.
+            self._security_mss = Dialer([self._security_id], lazy=True)
             self._out += self._security_mss.data_to_send()
-            self._out += self._noise.data_to_send()
+            secure = self._start_security(self._security_id)
+            self._out += secure.data_to_send()
         else:
-            self._security_mss = Listener(lambda proto: proto == NOISE_PROTOCOL_ID)
+            self._security_mss = Listener(frozenset(security).__contains__)
             self._out += self._security_mss.data_to_send()
 
     @property
@@ -148,11 +204,33 @@ class Upgrader:
             raise LocalProtocolError("upgrade already failed")
         state = self._state
         self._state = UpgradeState.ERROR
-        if state is UpgradeState.HANDSHAKE:
-            self._noise.receive_eof()  # raises HandshakeError
+        if state is UpgradeState.HANDSHAKE and self._secure is not None:
+            self._secure.receive_eof()  # raises HandshakeError
         raise NegotiationError(f"the connection ended during the upgrade ({state.value})")
 
     # ------------------------------------------------------------------------------- internals
+
+    def _start_security(self, protocol: str) -> NoiseHandshake | TlsHandshake:
+        self._security_id = protocol
+        secure: NoiseHandshake | TlsHandshake
+        if protocol == TLS_PROTOCOL_ID:
+            from aiolibp2p.proto.tls import TlsHandshake
+
+            assert self._tls_config is not None and self._now is not None
+            config = self._tls_config
+            if callable(config):  # built on first use: a host that never speaks TLS never pays
+                config = self._tls_config = config()
+            secure = TlsHandshake(
+                initiator=self.initiator,
+                config=config,
+                now=self._now,
+                expected_peer=self._expected_peer,
+            )
+        else:
+            assert self._noise is not None
+            secure = self._noise
+        self._secure = secure
+        return secure
 
     def _receive(self, data: bytes) -> UpgradeComplete | None:
         if self._state is UpgradeState.SECURITY_NEGOTIATION:
@@ -184,6 +262,7 @@ class Upgrader:
             if isinstance(event, NegotiationComplete):
                 self._out += self._security_mss.data_to_send()
                 self._mss_done = True
+                self._start_security(event.protocol)
                 self._state = UpgradeState.HANDSHAKE
                 return event.leftover
         self._out += self._security_mss.data_to_send()
@@ -199,10 +278,17 @@ class Upgrader:
     def _handshake_step(self, data: bytes) -> bytes:
         if not data:
             return b""
-        for event in self._noise.receive_data(data):
+        secure = self._secure
+        assert secure is not None
+        for event in secure.receive_data(data):
             if isinstance(event, HandshakeComplete):
                 self._handshake = event
-        self._out += self._noise.data_to_send()
+            else:
+                from aiolibp2p.proto.tls import HandshakeComplete as TlsHandshakeComplete
+
+                if isinstance(event, TlsHandshakeComplete):
+                    self._handshake = event
+        self._out += secure.data_to_send()
         if self._handshake is None:
             return b""
         result = self._handshake.result
@@ -255,7 +341,7 @@ class Upgrader:
         return UpgradeComplete(
             remote_peer=result.remote_peer,
             remote_public_key=result.remote_public_key,
-            security=NOISE_PROTOCOL_ID,
+            security=self._security_id,
             muxer=muxer,
             early_muxer=early,
             transport=self._transport,
