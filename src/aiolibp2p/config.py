@@ -25,6 +25,7 @@ __all__ = [
     "YAMUX",
     "MPLEX",
     "NOISE",
+    "TLS",
     "SUPPORTED_MUXERS",
     "SUPPORTED_SECURITY",
     "DEFAULT_AGENT_VERSION",
@@ -33,8 +34,9 @@ __all__ = [
 YAMUX = "/yamux/1.0.0"
 MPLEX = "/mplex/6.7.0"
 NOISE = "/noise"
+TLS = "/tls/1.0.0"
 SUPPORTED_MUXERS = (YAMUX, MPLEX)
-SUPPORTED_SECURITY = (NOISE,)
+SUPPORTED_SECURITY = (NOISE, TLS)
 DEFAULT_AGENT_VERSION = f"aiolibp2p/{__version__}"
 
 
@@ -58,6 +60,9 @@ class HostConfig:
     negotiation_timeout: float = 10.0
     #: Delay before dialing the next address of a peer while earlier dials are still pending.
     dial_stagger: float = 0.25
+    #: Dial ranking: a peer's TCP (and other non-QUIC) addresses are dialed this long after its
+    #: last QUIC address, if it has any (go-libp2p's 250 ms; a failed QUIC dial cuts it short).
+    tcp_dial_delay: float = 0.25
     #: Whether to run identify on every new connection and serve identify / ping.
     identify: bool = True
     ping: bool = True
@@ -80,6 +85,15 @@ class HostConfig:
     max_perf_bytes: int = (1 << 64) - 1
     #: Close connections in the background on protocol errors after this long at most.
     close_timeout: float = 2.0
+    #: QUIC (``/quic-v1``): receive windows per stream and per connection (go-libp2p's sizes),
+    #: inbound streams open at once per connection, idle timeout, keep-alive PING period when
+    #: idle (at most half the idle timeout is used), and the UDP payload size of datagrams sent.
+    quic_stream_window: int = 10 << 20
+    quic_connection_window: int = 15 << 20
+    quic_max_streams: int = 256
+    quic_idle_timeout: float = 30.0
+    quic_keep_alive: float = 15.0
+    quic_max_datagram_size: int = 1350
 
     def __post_init__(self) -> None:
         if not isinstance(self.identity, PrivateKey):
@@ -96,6 +110,8 @@ class HostConfig:
         for sec in self.security:
             if sec not in SUPPORTED_SECURITY:
                 raise ConfigError(f"unsupported security {sec!r} (supported: {SUPPORTED_SECURITY})")
+        if len(set(self.security)) != len(self.security):
+            raise ConfigError("security protocols listed twice")
         for name in (
             "dial_timeout",
             "connect_timeout",
@@ -109,6 +125,9 @@ class HostConfig:
                 raise ConfigError(f"{name} must be a number of seconds in (0, 3600], got {value!r}")
         if not isinstance(self.dial_stagger, (int, float)) or not 0 <= self.dial_stagger <= 60:
             raise ConfigError(f"dial_stagger must be in [0, 60] seconds, got {self.dial_stagger!r}")
+        delay = self.tcp_dial_delay
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 60:
+            raise ConfigError(f"tcp_dial_delay must be in [0, 60] seconds, got {delay!r}")
         for name in (
             "max_pending_inbound",
             "max_connections",
@@ -119,6 +138,19 @@ class HostConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        for name, low, high in (
+            ("quic_stream_window", 64 << 10, 1 << 30),
+            ("quic_connection_window", 64 << 10, 1 << 31),
+            ("quic_max_streams", 1, 1 << 16),
+            ("quic_max_datagram_size", 1200, 65527),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+        for name in ("quic_idle_timeout", "quic_keep_alive"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 < value <= 3600:
+                raise ConfigError(f"{name} must be a number of seconds in (0, 3600], got {value!r}")
         value = self.max_perf_bytes
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
             raise ConfigError(f"max_perf_bytes must be an int in [0, 2**64 - 1], got {value!r}")
@@ -183,7 +215,11 @@ def muxers(*protocol_ids: str) -> Option:
 
 
 def security(*protocol_ids: str) -> Option:
-    """Security protocols in preference order (default: noise)."""
+    """Security protocols in preference order (default: noise, then TLS).
+
+    A listener accepts every protocol listed; a dialer proposes only the first, lazily (its
+    handshake rides with the proposal, saving a round trip).  ``security(TLS)`` dials with TLS.
+    """
     return _set("security", tuple(protocol_ids))
 
 
@@ -220,6 +256,11 @@ def dial_stagger(seconds: float) -> Option:
     return _set("dial_stagger", seconds)
 
 
+def tcp_dial_delay(seconds: float) -> Option:
+    """How long a peer's TCP addresses wait behind its QUIC addresses (dial ranking)."""
+    return _set("tcp_dial_delay", seconds)
+
+
 def services(*, identify: bool = True, ping: bool = True, perf: bool = False) -> Option:
     """Turn the built-in identify, ping and perf services on or off (perf is off by default)."""
 
@@ -227,6 +268,31 @@ def services(*, identify: bool = True, ping: bool = True, perf: bool = False) ->
         builder["identify"] = identify
         builder["ping"] = ping
         builder["perf"] = perf
+
+    return apply
+
+
+def quic(
+    *,
+    stream_window: int | None = None,
+    connection_window: int | None = None,
+    max_streams: int | None = None,
+    idle_timeout: float | None = None,
+    keep_alive: float | None = None,
+    max_datagram_size: int | None = None,
+) -> Option:
+    """Override QUIC settings (windows in bytes, timeouts in seconds)."""
+    values = {
+        "quic_stream_window": stream_window,
+        "quic_connection_window": connection_window,
+        "quic_max_streams": max_streams,
+        "quic_idle_timeout": idle_timeout,
+        "quic_keep_alive": keep_alive,
+        "quic_max_datagram_size": max_datagram_size,
+    }
+
+    def apply(builder: dict[str, Any]) -> None:
+        builder.update({k: v for k, v in values.items() if v is not None})
 
     return apply
 

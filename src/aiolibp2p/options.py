@@ -7,8 +7,10 @@ from aiolibp2p.config import (
     limits,
     listen,
     muxers,
+    quic,
     security,
     services,
+    tcp_dial_delay,
     timeouts,
 )
 
@@ -19,7 +21,9 @@ __all__ = [
     "limits",
     "listen",
     "muxers",
+    "quic",
     "security",
     "services",
+    "tcp_dial_delay",
     "timeouts",
 ]

@@ -1,8 +1,11 @@
 """The swarm: listeners, dials and the table of live connections.
 
 * Dials to one peer are deduplicated: concurrent ``dial_peer`` calls share one attempt.
-* A peer's addresses are dialed staggered (happy-eyeballs style): the next address starts when the
-  previous one failed, or after ``dial_stagger`` if it is still pending; the first connection that
+* Dialing goes through a table of :class:`DialTransport` (TCP and QUIC by default): the first
+  one whose ``can_dial`` accepts an address dials it; addresses no transport accepts are skipped.
+* A peer's addresses are dialed on a ranked schedule (:mod:`aiolibp2p.net.dial_ranking`): QUIC
+  first, TCP ``tcp_dial_delay`` later, addresses of a group ``dial_stagger`` apart.  When every
+  attempt in flight has failed, the next address starts at once; the first connection that
   finishes its upgrade wins and the others are cancelled.  Nothing waits after a success.
 * Every attempt is bounded by ``dial_timeout`` and the whole dial by ``connect_timeout``.
 * Inbound connections still handshaking are bounded by ``max_pending_inbound``.
@@ -12,20 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiolibp2p.config import MPLEX, YAMUX, HostConfig
 from aiolibp2p.core.errors import ConnectionClosedError, DialError, Libp2pError, MultiaddrError
-from aiolibp2p.core.multiaddr import Multiaddr
+from aiolibp2p.core.multiaddr import Multiaddr, transport_family
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.net._compat import timeout
+from aiolibp2p.net._compat import timeout as _timeout
 from aiolibp2p.net.connection import Connection, new_recv_buffer, random_key
+from aiolibp2p.net.dial_ranking import rank_addrs
 from aiolibp2p.net.stream import Direction, Stream
 from aiolibp2p.net.transports.tcp import bound_multiaddrs, dial_tcp, is_tcp, listen_tcp
 from aiolibp2p.proto.muxer import MuxerMachine
+from aiolibp2p.proto.noise import NoiseStaticKey, VerifiedKeys
 from aiolibp2p.proto.upgrade import Upgrader
 
-__all__ = ["Swarm"]
+if TYPE_CHECKING:
+    from aiolibp2p.net.transports.quic import QuicTransport
+    from aiolibp2p.proto.tls import TlsConfig
+
+__all__ = ["DialTransport", "Swarm"]
 
 
 #: mplex resets a stream whose unread data passes the pause threshold by more than this: reads
@@ -33,15 +46,40 @@ __all__ = ["Swarm"]
 #: (one receive buffer plus a partial Noise and a partial mplex frame, well under 4 MiB).
 MPLEX_RESET_SLACK = 4 << 20
 
+#: Seconds one static Noise key serves new handshakes before a fresh one replaces it (the spec
+#: allows one per lifetime; rotating bounds how long a leaked key is useful).
+STATIC_KEY_LIFETIME = 3600.0
+
+
+def _tls_config(config: HostConfig) -> TlsConfig:
+    """The host's libp2p TLS setup: a fresh P-256 certificate key and random serial (the
+    certificate is reused for every TLS connection of this host, as the spec allows)."""
+    import os
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from aiolibp2p.proto.tls import TlsConfig
+
+    serial = int.from_bytes(os.urandom(16), "big") >> 1 or 1
+    return TlsConfig(
+        config.identity,
+        ec.generate_private_key(ec.SECP256R1()),
+        now=time.time(),
+        serial=serial,
+        muxers=config.muxers,
+    )
+
 
 def _muxer_factory(config: HostConfig) -> Callable[[str, bool], MuxerMachine]:
     """Build muxer machines with the host's bounds."""
 
+    from aiolibp2p.proto.yamux import YamuxConfig, YamuxMachine
+
+    yamux_config = YamuxConfig()  # frozen: built and validated once, not per connection
+
     def make(protocol_id: str, is_initiator: bool) -> MuxerMachine:
         if protocol_id == YAMUX:
-            from aiolibp2p.proto.yamux import YamuxMachine
-
-            return YamuxMachine(is_initiator=is_initiator)
+            return YamuxMachine(is_initiator=is_initiator, config=yamux_config)
         if protocol_id == MPLEX:
             from aiolibp2p.proto.mplex import MplexConfig, MplexMachine
 
@@ -52,6 +90,21 @@ def _muxer_factory(config: HostConfig) -> Callable[[str, bool], MuxerMachine]:
         raise Libp2pError(f"no muxer implementation for {protocol_id}")  # pragma: no cover
 
     return make
+
+
+def _is_quic(addr: Multiaddr) -> bool:
+    return transport_family(addr) == "quic-v1"
+
+
+@dataclass(frozen=True, slots=True)
+class DialTransport:
+    """One way the swarm dials: ``can_dial(addr)`` says whether it handles an address (cheap, no
+    I/O); ``dial(peer, addr)`` returns the upgraded connection to ``peer`` or raises, bounded by
+    the swarm's ``dial_timeout`` (the swarm cancels it when another address wins)."""
+
+    name: str
+    can_dial: Callable[[Multiaddr], bool]
+    dial: Callable[[PeerId, Multiaddr], Awaitable[Connection]]
 
 
 class _Refuse(asyncio.BufferedProtocol):
@@ -93,6 +146,16 @@ class Swarm:
         self._closed = False
         self._make_muxer = _muxer_factory(config)
         self._recv_buffer = new_recv_buffer()
+        # One static Noise key per host, rotated after STATIC_KEY_LIFETIME; fresh ephemerals.
+        self._noise_static = NoiseStaticKey(config.identity, random_key())
+        self._noise_static_born = time.monotonic()
+        self._verified_keys = VerifiedKeys()
+        self._tls: TlsConfig | None = None  # built on the first TLS connection (_get_tls)
+        self._quic: QuicTransport | None = None  # created on first use (aioquic is optional)
+        #: Dial transports by name, asked in order which one dials an address.
+        self._transports: dict[str, DialTransport] = {}
+        self.add_transport(DialTransport("tcp", is_tcp, self._dial_tcp))
+        self.add_transport(DialTransport("quic", _is_quic, self._dial_quic))
 
     # ------------------------------------------------------------------------------ listening
 
@@ -100,6 +163,10 @@ class Swarm:
         """Listen on each address; returns the addresses really bound."""
         bound = []
         for addr in addrs:
+            if _is_quic(addr):
+                endpoint = await self._quic_transport().listen(addr)
+                bound.append(endpoint.local_multiaddr)
+                continue
             if not is_tcp(addr):
                 raise MultiaddrError(f"no transport can listen on {addr}")
             server = await listen_tcp(addr, self._inbound_factory)
@@ -120,15 +187,32 @@ class Swarm:
         conn = self._new_connection(Direction.INBOUND, expected_peer=None)
         return conn
 
+    def _static_key(self) -> NoiseStaticKey:
+        if time.monotonic() - self._noise_static_born > STATIC_KEY_LIFETIME:
+            self._noise_static = NoiseStaticKey(self.config.identity, random_key())
+            self._noise_static_born = time.monotonic()
+        return self._noise_static
+
+    def _get_tls(self) -> TlsConfig:
+        """The host's TLS setup, built on the first TLS connection (loading pyOpenSSL and making
+        the certificate cost tens of milliseconds; a host that never speaks TLS never pays)."""
+        if self._tls is None:
+            self._tls = _tls_config(self.config)
+        return self._tls
+
     def _new_connection(self, direction: Direction, expected_peer: PeerId | None) -> Connection:
         config = self.config
         upgrader = Upgrader(
             initiator=direction is Direction.OUTBOUND,
             identity_key=config.identity,
             muxers=config.muxers,
-            static_key=random_key(),
+            static_key=self._static_key(),
             ephemeral_key=random_key(),
             expected_peer=expected_peer,
+            verified_keys=self._verified_keys,
+            security=config.security,
+            tls_config=self._tls or self._get_tls,
+            now=time.time(),
         )
         conn = Connection(
             direction=direction,
@@ -183,6 +267,26 @@ class Swarm:
 
     # -------------------------------------------------------------------------------- dialing
 
+    def add_transport(self, transport: DialTransport) -> None:
+        """Register a way to dial (replacing one of the same name); the first registered
+        transport that can dial an address dials it."""
+        self._transports[transport.name] = transport
+
+    def remove_transport(self, name: str) -> None:
+        """Stop dialing with the transport called ``name`` (no-op if there is none)."""
+        self._transports.pop(name, None)
+
+    @property
+    def transports(self) -> list[DialTransport]:
+        """The registered dial transports, in the order they are asked."""
+        return list(self._transports.values())
+
+    def _transport_for(self, addr: Multiaddr) -> DialTransport | None:
+        for transport in self._transports.values():
+            if transport.can_dial(addr):
+                return transport
+        return None
+
     async def dial_peer(
         self, peer: PeerId, addrs: list[Multiaddr], *, timeout: float | None = None
     ) -> Connection:
@@ -200,29 +304,56 @@ class Swarm:
             self._dials[peer] = task
             task.add_done_callback(lambda _t: self._dials.pop(peer, None))
         limit = self.config.connect_timeout if timeout is None else timeout
+        # The shield keeps the shared dial going when one of its waiters gives up.
+        waiter = asyncio.shield(task)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), limit)
+            async with _timeout(limit):
+                return await waiter
         except asyncio.TimeoutError:
             raise DialError(f"dial to {peer} timed out after {limit} s") from None
 
     async def _dial_addrs(self, peer: PeerId, addrs: list[Multiaddr]) -> Connection:
-        dialable = [a for a in addrs if is_tcp(a)]
-        if not dialable:
-            refused: dict[str, BaseException] = {
-                str(a): MultiaddrError("no transport for this address") for a in addrs
-            }
-            raise DialError(f"no dialable address for {peer}", refused)
+        """Dial ``addrs`` on the ranked schedule (:mod:`aiolibp2p.net.dial_ranking`)."""
         errors: dict[str, BaseException] = {}
+        dialable: list[Multiaddr] = []
+        for addr in addrs:
+            if self._transport_for(addr) is None:
+                errors[str(addr)] = MultiaddrError("no transport for this address")
+            else:
+                dialable.append(addr)
+        if not dialable:
+            raise DialError(f"no dialable address for {peer}", errors)
+        config = self.config
+        schedule = rank_addrs(
+            dialable, tcp_delay=config.tcp_dial_delay, stagger=config.dial_stagger
+        )
+        if len(schedule) == 1:  # nothing to rank: no extra task, no scheduler
+            addr = schedule[0][1]
+            try:
+                async with _timeout(config.connect_timeout):
+                    return await self._dial_one(peer, addr)
+            except asyncio.TimeoutError:
+                errors[str(addr)] = asyncio.TimeoutError("connect timeout")
+            except Exception as err:
+                errors[str(addr)] = err
+            raise DialError(f"could not connect to {peer}", errors)
         attempts: dict[asyncio.Task[Connection], Multiaddr] = {}
         loop = asyncio.get_running_loop()
-        queue = list(dialable)
+        pending = list(schedule)
+        begin = loop.time()
         try:
-            async with timeout(self.config.connect_timeout):
-                while queue or attempts:
-                    if queue:
-                        addr = queue.pop(0)
+            async with _timeout(config.connect_timeout):
+                while pending or attempts:
+                    elapsed = loop.time() - begin
+                    # Start what is due; with nothing in flight the next address is due now
+                    # (and the ones behind it move up by as much).
+                    if pending and not attempts and pending[0][0] > elapsed:
+                        shift = pending[0][0] - elapsed
+                        pending = [(at - shift, a) for at, a in pending]
+                    while pending and pending[0][0] <= elapsed:
+                        addr = pending.pop(0)[1]
                         attempts[loop.create_task(self._dial_one(peer, addr))] = addr
-                    wait = self.config.dial_stagger if queue else None
+                    wait = max(0.0, pending[0][0] - elapsed) if pending else None
                     done, _ = await asyncio.wait(
                         attempts, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                     )
@@ -244,10 +375,69 @@ class Swarm:
         raise DialError(f"could not connect to {peer}", errors)
 
     async def _dial_one(self, peer: PeerId, addr: Multiaddr) -> Connection:
+        transport = self._transport_for(addr)
+        if transport is None:
+            raise MultiaddrError(f"no transport for {addr}")
+        return await transport.dial(peer, addr)
+
+    async def _dial_tcp(self, peer: PeerId, addr: Multiaddr) -> Connection:
         conn = self._new_connection(Direction.OUTBOUND, expected_peer=peer)
         try:
-            async with timeout(self.config.dial_timeout):
+            async with _timeout(self.config.dial_timeout):
                 await dial_tcp(addr, lambda: conn)
+                return await conn.ready
+        except BaseException:
+            conn.abort()
+            self._pending.discard(conn)
+            raise
+
+    # ----------------------------------------------------------------------------------- QUIC
+
+    def _quic_transport(self) -> QuicTransport:
+        if self._quic is None:
+            try:
+                from aiolibp2p.net.quic_connection import QuicSettings
+                from aiolibp2p.net.transports.quic import QuicTransport
+            except ImportError as exc:  # pragma: no cover - the "quic" extra is not installed
+                raise MultiaddrError(
+                    f"QUIC needs aioquic (pip install aiolibp2p[quic]): {exc}"
+                ) from exc
+            config = self.config
+            self._quic = QuicTransport(
+                identity=config.identity,
+                settings=QuicSettings(
+                    stream_window=config.quic_stream_window,
+                    connection_window=config.quic_connection_window,
+                    max_streams=config.quic_max_streams,
+                    idle_timeout=config.quic_idle_timeout,
+                    keep_alive=config.quic_keep_alive,
+                    handshake_timeout=config.handshake_timeout,
+                    max_datagram_size=config.quic_max_datagram_size,
+                ),
+                on_ready=self._conn_ready,
+                on_stream=self._on_stream,
+                on_closed=self._conn_closed,
+                may_accept=self._may_accept_quic,
+                on_pending=self._track_pending,
+                close_timeout=config.close_timeout,
+            )
+        return self._quic
+
+    def _may_accept_quic(self) -> bool:
+        return (
+            not self._closed
+            and len(self._pending) < self.config.max_pending_inbound
+            and self.connection_count() < self.config.max_connections
+        )
+
+    def _track_pending(self, conn: Connection) -> None:
+        self._pending.add(conn)
+        conn.closed.add_done_callback(lambda _f: self._pending.discard(conn))
+
+    async def _dial_quic(self, peer: PeerId, addr: Multiaddr) -> Connection:
+        conn = await self._quic_transport().dial(addr, peer)
+        try:
+            async with timeout(self.config.dial_timeout):
                 return await conn.ready
         except BaseException:
             conn.abort()
@@ -271,6 +461,8 @@ class Swarm:
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
+        if self._quic is not None:
+            await self._quic.close()
         for task in list(self._dials.values()):
             with contextlib.suppress(BaseException):
                 await task
