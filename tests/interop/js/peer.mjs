@@ -1,10 +1,16 @@
 // A js-libp2p peer for the aiolibp2p interop tests.  Run it with Node 22 (node_modules/.bin/node).
 //
 //   node peer.mjs [--role listen|dial] [--muxer yamux|mplex|yamux,mplex|mplex,yamux]
-//                 [--listen /ip4/127.0.0.1/tcp/0]
+//                 [--transport tcp|quic|tcp,quic] [--security noise|tls|noise,tls|tls,noise]
+//                 [--listen <multiaddr>[,<multiaddr>...]]
 //                 [--target <multiaddr with /p2p/>] [--agent <agent version>]
-//   (--muxer: a comma-separated preference list)
-//   (or the env vars PEER_ROLE, PEER_MUXER, PEER_LISTEN, PEER_TARGET, PEER_AGENT)
+//   (--muxer, --security: comma-separated preference lists; --transport: the transports the node
+//    has; --listen defaults to /ip4/127.0.0.1/tcp/0 and/or /ip4/127.0.0.1/udp/0/quic-v1 to match)
+//   (or the env vars PEER_ROLE, PEER_MUXER, PEER_TRANSPORT, PEER_SECURITY, PEER_LISTEN,
+//    PEER_TARGET, PEER_AGENT)
+// QUIC (@chainsafe/libp2p-quic) brings its own TLS 1.3 and stream multiplexing: --muxer and
+// --security only apply to TCP.  /tls/1.0.0 over TCP (@libp2p/tls) offers the muxers in ALPN
+// (muxer ids before "libp2p"), so the muxer is chosen inside the TLS handshake.
 //
 // stdout carries one JSON object per line and nothing else (logs go to stderr):
 //   {"event":"listening","peer_id":...,"addrs":[<multiaddrs with /p2p/>],"muxer":...,"impl":"js-libp2p"}
@@ -20,6 +26,8 @@
 //   {"id":8,"cmd":"perf","peer":"<id>" or "addr":"<multiaddr>","upload_bytes":N,"download_bytes":M}
 //        -> upload_bytes, download_bytes (received), early_bytes (received before our write
 //           side closed: must be 0), time_seconds (stream open to the server's end of stream)
+//   {"id":10,"cmd":"echo_stats"} -> received: [[bytes, sha256 hex], ...], one per stream our echo
+//        handler served to a clean end (at most 10,000)
 //   {"id":9,"cmd":"perf_stats"}  -> what our /perf/1.0.0 handler saw: completed [{peer,requested,
 //           uploaded,sent}], aborted (streams that ended before the reply was complete)
 // Results are {"id":..,"ok":true,...} or {"id":..,"ok":false,"error":"..."}.  EOF on stdin = close.
@@ -35,12 +43,14 @@ import { createHash } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
+import { quic } from '@chainsafe/libp2p-quic'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
@@ -59,7 +69,9 @@ const { values: args } = parseArgs({
   options: {
     role: { type: 'string', default: process.env.PEER_ROLE ?? 'listen' },
     muxer: { type: 'string', default: process.env.PEER_MUXER ?? 'yamux' },
-    listen: { type: 'string', default: process.env.PEER_LISTEN ?? '/ip4/127.0.0.1/tcp/0' },
+    transport: { type: 'string', default: process.env.PEER_TRANSPORT ?? 'tcp' },
+    security: { type: 'string', default: process.env.PEER_SECURITY ?? 'noise' },
+    listen: { type: 'string', default: process.env.PEER_LISTEN },
     target: { type: 'string', default: process.env.PEER_TARGET },
     agent: { type: 'string', default: process.env.PEER_AGENT ?? 'js-libp2p-interop-peer' }
   }
@@ -68,6 +80,12 @@ if (!['listen', 'dial'].includes(args.role)) throw new Error(`bad --role ${args.
 const muxers = args.muxer.split(',')
 if (muxers.length === 0 || muxers.some((m) => !['yamux', 'mplex'].includes(m))) throw new Error(`bad --muxer ${args.muxer}`)
 if (args.role === 'dial' && args.target == null) throw new Error('--role dial needs --target')
+const transports = args.transport.split(',')
+if (transports.some((t) => !['tcp', 'quic'].includes(t))) throw new Error(`bad --transport ${args.transport}`)
+const securities = args.security.split(',')
+if (securities.some((s) => !['noise', 'tls'].includes(s))) throw new Error(`bad --security ${args.security}`)
+const DEFAULT_LISTEN = { tcp: '/ip4/127.0.0.1/tcp/0', quic: '/ip4/127.0.0.1/udp/0/quic-v1' }
+const listenAddrs = args.listen != null ? args.listen.split(',') : transports.map((t) => DEFAULT_LISTEN[t])
 
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const log = (...a) => console.error('[js-peer]', ...a)
@@ -84,9 +102,9 @@ function pattern (seed, n) {
 }
 
 const node = await createLibp2p({
-  addresses: { listen: [args.listen] },
-  transports: [tcp()],
-  connectionEncrypters: [noise()],
+  addresses: { listen: listenAddrs },
+  transports: transports.map((t) => t === 'tcp' ? tcp() : quic()),
+  connectionEncrypters: securities.map((s) => s === 'noise' ? noise() : tls()),
   // js mplex closes the connection when a peer opens more than `disconnectThreshold` (default 5)
   // streams per second, or sends that many frames for unknown streams: lift it for the tests
   streamMuxers: muxers.map((m) => m === 'yamux' ? yamux() : mplex({ disconnectThreshold: 100_000 })),
@@ -143,12 +161,20 @@ async function * received (stream) {
 }
 
 // echo: send every byte back until the remote closes its write side, then close ours
+// what the echo handler received on each stream that ended cleanly ({bytes, sha256}, bounded)
+const echoStats = []
+const ECHO_STATS_LIMIT = 10_000
 await node.handle(ECHO, async (stream) => {
   try {
+    const digest = createHash('sha256')
+    let n = 0
     for await (const chunk of received(stream)) {
+      digest.update(chunk)
+      n += chunk.length
       if (!stream.send(chunk)) await stream.onDrain()
     }
     await stream.close()
+    if (echoStats.length < ECHO_STATS_LIMIT) echoStats.push([n, digest.digest('hex')])
   } catch (err) {
     log('echo handler failed:', err.message)
     stream.abort(err)
@@ -361,6 +387,9 @@ const commands = {
   async perf_stats () {
     return perfStats
   },
+  async echo_stats () {
+    return { received: echoStats }
+  },
   async connections () {
     return { connections: node.getConnections().map(connInfo) }
   },
@@ -402,6 +431,8 @@ emit({
   peer_id: node.peerId.toString(),
   addrs: node.getMultiaddrs().map(String),
   muxer: args.muxer,
+  transport: args.transport,
+  security: args.security,
   agent_version: args.agent
 })
 
