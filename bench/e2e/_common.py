@@ -124,10 +124,6 @@ def pinned_env(env: dict[str, str], cpu: int | None) -> dict[str, str]:
 #: Environment variable naming the children's malloc settings: ``tuned`` (the default) or
 #: ``default`` (glibc's own).  Recorded in every result line.
 MALLOC_ENV = "AIOLIBP2P_BENCH_MALLOC"
-_M_TRIM_THRESHOLD = -1  # mallopt parameters (glibc <malloc.h>)
-_M_MMAP_THRESHOLD = -3
-MALLOC_MMAP_THRESHOLD = 4 * MIB
-MALLOC_TRIM_THRESHOLD = 32 * MIB
 
 
 def malloc_setting() -> str:
@@ -135,29 +131,11 @@ def malloc_setting() -> str:
 
 
 def tune_malloc() -> bool:
-    """Raise glibc's mmap threshold to 4 MiB and its trim threshold to 32 MiB in this process.
+    """The node's malloc tuning (:func:`aiolibp2p.cli.tuning.tune_malloc`, which ``aiolibp2p
+    node`` applies too), so the benchmark children run as a deployed node does."""
+    from aiolibp2p.cli.tuning import tune_malloc as tune
 
-    Why: a bulk receiver allocates and frees a few 64-320 KiB buffers per socket read (the
-    decrypted Noise frames, each stream's payload, the application's read).  With glibc's
-    defaults those are mmapped or trimmed back to the kernel as they are freed and page-faulted
-    in again on the next read: about a fifth of the receiver's CPU at 1 GiB/s.  A node process
-    (these benchmark children, or a deployment's ``aiolibp2p node``) may set this once at
-    start-up; the library never does.  Returns False where it does not apply (not glibc).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    ok = mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) == 1
-    return mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD) == 1 and ok
+    return tune()
 
 
 def run_loop(main: Callable[[], Awaitable[Any]], loop_kind: str, timeout: float) -> Any:
