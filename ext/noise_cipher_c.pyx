@@ -464,6 +464,9 @@ cdef class FrameSealer:
 
     def seal(self, data):
         """Encrypt ``data`` as frames of at most ``MAX_PLAINTEXT_SIZE`` plaintext bytes."""
+        return self._seal_one(data)
+
+    cdef object _seal_one(self, data):
         cdef Py_buffer view
         cdef const unsigned char* src
         cdef Py_ssize_t size, frames, written
@@ -550,6 +553,59 @@ cdef class FrameSealer:
                 PyBuffer_Release(&views[i])
             PyMem_Free(views)
 
+    def seal_gather(self, parts):
+        """Seal the concatenation of the buffers of ``parts``: the frames of
+        ``seal(b"".join(parts))``, without joining them first."""
+        cdef list items
+        cdef Py_ssize_t count
+        cdef Py_ssize_t got = 0, i, frames, total = 0, written = 0
+        cdef Py_buffer* views
+        cdef bytes result
+        cdef unsigned char* out
+        cdef uint64_t counter
+        cdef void* ctx
+        self._enter()
+        items = parts if type(parts) is list else list(parts)
+        count = len(items)
+        if count == 1:
+            return self._seal_one(items[0])
+        views = <Py_buffer*>PyMem_Malloc((count if count else 1) * sizeof(Py_buffer))
+        if views == NULL:
+            raise MemoryError()
+        try:
+            for i in range(count):
+                PyObject_GetBuffer(items[i], &views[i], PyBUF_SIMPLE)
+                got += 1
+                total += views[i].len
+            if total == 0:
+                return b""
+            if self._ctx == NULL:  # the AEAD object takes one buffer per frame: join
+                return self._seal_one(b"".join([
+                    PyMemoryView_FromMemory(<char*>views[i].buf, views[i].len, PyBUF_READ)
+                    for i in range(count)
+                ]))
+            frames = _frame_count(total)
+            self._reserve(frames)
+            result = PyBytes_FromStringAndSize(NULL, total + frames * _OVERHEAD)
+            out = <unsigned char*>PyBytes_AS_STRING(result)
+            ctx = self._ctx
+            counter = self._nonce
+            if total >= _NOGIL_MIN:
+                self._busy = True
+                with nogil:
+                    written = _seal_gather(ctx, self._nonce_raw, &counter, views, total, out)
+                self._busy = False
+            else:
+                written = _seal_gather(ctx, self._nonce_raw, &counter, views, total, out)
+            self._nonce = counter
+            if written < 0:
+                self._fail()
+            return result
+        finally:
+            for i in range(got):
+                PyBuffer_Release(&views[i])
+            PyMem_Free(views)
+
     cdef int _fail(self) except -1:
         ERR_clear_error()
         raise CryptoError(f"libcrypto failed to seal the noise frame at nonce {self._nonce - 1}")
@@ -613,6 +669,54 @@ cdef Py_ssize_t _seal_views(
         if written < 0:
             return -1
         pos += written
+    return pos
+
+
+cdef Py_ssize_t _seal_gather(
+    void* ctx, unsigned char* nonce, uint64_t* counter,
+    Py_buffer* views, Py_ssize_t total, unsigned char* out
+) noexcept nogil:
+    """Seal the concatenation of the ``views`` (``total`` bytes) at ``out``, frames cut as
+    :func:`_seal_frames` cuts one buffer: each frame's cipher is fed from every view it spans.
+    The bytes written, or -1 if libcrypto failed; ``counter`` advances as in ``_seal_frames``."""
+    cdef Py_ssize_t start = 0, pos = 0, n, length, left, piece, part = 0, offset = 0
+    cdef unsigned char* body
+    cdef int outl = 0
+    while start < total:
+        n = total - start
+        if n > _MAX_PLAIN:
+            n = _MAX_PLAIN
+        length = n + _TAG
+        _write_nonce(nonce, counter[0])
+        counter[0] += 1
+        out[pos] = <unsigned char>(length >> 8)
+        out[pos + 1] = <unsigned char>(length & 0xFF)
+        pos += _HEADER
+        if EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, -1) != 1:
+            return -1
+        body = out + pos
+        left = n
+        while left:
+            piece = views[part].len - offset
+            if piece <= 0:
+                part += 1
+                offset = 0
+                continue
+            if piece > left:
+                piece = left
+            if EVP_CipherUpdate(
+                ctx, body, &outl, <const unsigned char*>views[part].buf + offset, <int>piece
+            ) != 1 or outl != piece:
+                return -1
+            body += piece
+            offset += piece
+            left -= piece
+        if EVP_CipherFinal_ex(ctx, out + pos + n, &outl) != 1 or outl != 0:
+            return -1
+        if EVP_CIPHER_CTX_ctrl(ctx, _CTRL_AEAD_GET_TAG, _TAG, out + pos + n) != 1:
+            return -1
+        pos += length
+        start += n
     return pos
 
 

@@ -741,3 +741,41 @@ def test_second_thread_is_refused_while_the_gil_is_released(c_impl: Any, cls: st
         if refused:
             break
     assert refused, "never caught the large call running without the GIL"
+
+
+def test_seal_gather(impl: Any, k: Any) -> None:
+    nc = impl.noise_cipher
+    parts = [
+        b"a" * 100,
+        b"",
+        bytearray(b"b" * 7),
+        memoryview(b"c" * (MAXP + 3)),
+        b"d" * (2 * MAXP - 50),
+        memoryview(b"\xff" + b"e" * 33 + b"\xff")[1:-1],
+    ]
+    joined = b"".join(bytes(part) for part in parts)
+    sealer = nc.FrameSealer(k())
+    sealed = sealer.seal_gather(parts)
+    assert sealed == reference_seal(joined)
+    assert sealer.nonce == len(split_frames(sealed)) == -(-len(joined) // MAXP)
+    at = sealer.nonce
+    assert sealer.seal_gather(iter([b"x", b"y"])) == reference_seal(b"xy", at)
+    assert nc.FrameSealer(k()).seal_gather([]) == b""
+    assert nc.FrameSealer(k()).seal_gather([b"", bytearray()]) == b""
+    assert nc.FrameSealer(k()).seal_gather([b"only"]) == reference_seal(b"only")
+    with pytest.raises(TypeError):
+        nc.FrameSealer(k()).seal_gather([b"ok", 3])
+    with pytest.raises(BufferError):
+        nc.FrameSealer(k()).seal_gather([b"ok", memoryview(bytes(range(20)))[::2]])
+    buf = bytearray(b"x" * 100)
+    nc.FrameSealer(k()).seal_gather([buf, b"y", buf])
+    buf.extend(b"more")  # would raise BufferError if a view were still held
+
+
+def test_seal_gather_refuses_past_the_nonce_limit(impl: Any, k: Any) -> None:
+    sealer = impl.noise_cipher.FrameSealer(k(), 5, 6)
+    with pytest.raises(NonceExhausted):
+        sealer.seal_gather([b"a" * MAXP, b"b"])  # two frames, one nonce left
+    assert sealer.nonce == 5
+    assert sealer.seal_gather([b"a", b"b"]) == reference_seal(b"ab", 5)
+    assert sealer.nonce == 6

@@ -352,3 +352,21 @@ def test_noise_seal_then_damaged_open(twins: tuple[Any, Any], data: st.DataObjec
     for lo, hi in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         same(openers[0].open, openers[1].open, wrap(data.draw(buffer_kind), stream[lo:hi]))
         assert (openers[0].nonce, openers[0].pending) == (openers[1].nonce, openers[1].pending)
+
+
+@given(st.data())
+def test_noise_seal_gather_is_seal_of_the_join(twins: tuple[Any, Any], data: st.DataObject) -> None:
+    """Both twins' ``seal_gather(parts)`` give the bytes (and nonces) of ``seal(join(parts))``,
+    whatever the parts' sizes: frame cuts fall inside parts and parts span frames."""
+    py, c = (impl.noise_cipher for impl in twins)
+    key, form, start = data.draw(noise_keys), data.draw(noise_forms), data.draw(noise_starts)
+    rng = random.Random(data.draw(st.integers(min_value=0, max_value=2**32)))
+    sizes = data.draw(st.lists(noise_sizes, max_size=6))
+    parts = [wrap(data.draw(buffer_kind), rng.randbytes(size)) for size in sizes]
+    joined = b"".join(bytes(part) for part in parts)
+    limit = max(start, data.draw(st.sampled_from([2**64 - 1, start + 1, start + 5])) % 2**64)
+    gather = [twin.FrameSealer(noise_key(form, key), start, limit) for twin in (py, c)]
+    result = same(gather[0].seal_gather, gather[1].seal_gather, parts)
+    reference = py.FrameSealer(noise_key(form, key), start, limit)
+    assert result == outcome(reference.seal, joined)
+    assert gather[0].nonce == gather[1].nonce == reference.nonce

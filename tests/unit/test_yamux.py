@@ -253,6 +253,54 @@ def test_consume_zero_acknowledges_an_accepted_stream() -> None:
     assert link.server.ack_backlog == 0 and link.client.outbound_ack_backlog == 0
 
 
+def test_has_output_tells_whether_data_to_send_has_bytes() -> None:
+    link = Link(consume=False)
+    client, server = link.client, link.server
+    assert not client.has_output
+    sid = client.open_stream(0.0)
+    assert client.has_output  # the SYN is due
+    link.pump()
+    assert not client.has_output and not server.has_output
+    client.send_data(sid, b"x" * 1000, 0.0)
+    assert client.has_output
+    link.pump()
+    server.consume(sid, 0, 0.0)  # the first consume acknowledges the stream
+    assert server.has_output
+    assert server.data_to_send()
+    assert not server.has_output
+    server.consume(sid, 1000, 0.0)  # far below half a window: no update due
+    assert not server.has_output and server.data_to_send() == b""
+    window = server.receive_window(sid)
+    client.send_data(sid, bytes(window // 2), 0.0)
+    link.pump()
+    server.consume(sid, window // 2, 0.0)  # half the window read: an update is due
+    assert server.has_output
+    assert decode(server.data_to_send())[0][0] == WINDOW_UPDATE
+
+
+def test_large_immutable_payloads_are_queued_by_reference_with_the_same_bytes() -> None:
+    def queued(payload: Any, *, parts: bool) -> Any:
+        machine = YamuxMachine(is_initiator=True, config=quiet(max_frame_data=40_000))
+        sid = machine.open_stream(0.0)
+        assert machine.send_data(sid, payload, 0.0) == len(payload)
+        return machine.data_to_send_parts() if parts else machine.data_to_send()
+
+    data = bytes(range(256)) * 400  # 102400 bytes: three frames of at most 40000
+    reference = queued(bytearray(data), parts=False)  # mutable: copied, as ever
+    assert [f[3] for f in decode(reference)] == [40_000, 40_000, 22_400]
+    assert decode(reference)[0][1] == SYN and decode(reference)[1][1] == 0
+    for payload in (data, memoryview(data), memoryview(data).cast("B")):
+        got = queued(payload, parts=True)
+        assert b"".join(got) == reference
+        views = [p for p in got if isinstance(p, memoryview)]
+        assert len(views) == 3 and all(v.obj is data for v in views)  # no copy
+        assert queued(payload, parts=False) == reference
+    mutable = queued(bytearray(data), parts=True)
+    assert not any(isinstance(p, memoryview) for p in mutable)  # a bytearray may change later
+    small = queued(data[:100], parts=True)
+    assert len(small) == 1 and type(small[0]) is bytes  # small payloads: one copied frame
+
+
 def test_stream_ids_have_the_opener_parity_and_are_never_reused() -> None:
     link = Link()
     c, s = link.client, link.server

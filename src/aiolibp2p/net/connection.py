@@ -4,8 +4,9 @@ This is the data path of ARCHITECTURE.md.  The kernel reads into the connection'
 (``asyncio.BufferedProtocol``); Noise opens every complete frame of it in one call; the muxer
 machine takes the plaintext in one call and returns events, which become stream wake-ups.  The
 other way, stream writes queue muxer frames; one flush per loop iteration (or at once for bulk
-writes) seals them into Noise frames and hands them to the transport in one write.  Backpressure:
-the muxer's send windows suspend writers on futures, and so does the transport's
+writes) seals them into Noise frames and hands them to the transport in one write; a small write
+on an idle connection goes to the socket at once (see :meth:`Connection._write_soon`).
+Backpressure: the muxer's send windows suspend writers on futures, and so does the transport's
 ``pause_writing`` (never a sleep).
 
 Everything a remote can do wrong ends in :meth:`Connection._fail`: the error is logged once,
@@ -22,7 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiolibp2p.core.errors import (
     ConnectionClosedError,
@@ -60,6 +61,9 @@ _WRITE_HIGH_WATER = 1 << 20
 #: one ``writelines`` (one ``writev``) once this much is held, or at the end of the loop iteration.
 _SEAL_AT = 64 * 1024
 _WRITE_COALESCE = 256 * 1024
+#: Stream writes that may go to the socket at once (no flush pending, nothing held) between two
+#: received batches or scheduled flushes; past it, writes coalesce until the end of the iteration.
+_DIRECT_MAX = 8
 
 
 class ConnectionState(enum.Enum):
@@ -80,6 +84,7 @@ class Connection(asyncio.BufferedProtocol):
     __slots__ = (
         "_abort_timer",
         "_close_timeout",
+        "_direct",
         "_drain_waiters",
         "_flush_handle",
         "_go_away_received",
@@ -96,8 +101,10 @@ class Connection(asyncio.BufferedProtocol):
         "_on_stream",
         "_over",
         "_pause_threshold",
+        "_pending_output",
         "_reading_paused",
         "_recv_view",
+        "_seal",
         "_stream_buffer_limit",
         "_streams",
         "_timer",
@@ -159,8 +166,13 @@ class Connection(asyncio.BufferedProtocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._unflushed = 0  # bytes stream writes queued in the muxer since the last flush
+        self._direct = 0  # writes sent at once since the last received batch / scheduled flush
         self._held: list[bytes] | None = None  # sealed output not yet given to the transport
         self._held_size = 0
+        # Set once upgraded: the muxer's queued frames and the sealer for them (unjoined parts
+        # and a gather sealer when both sides have them).
+        self._pending_output: Callable[[], Any] | None = None
+        self._seal: Callable[[Any], bytes] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
         self._handshake_timer: asyncio.TimerHandle | None = None
@@ -204,6 +216,7 @@ class Connection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         data = self._recv_view[:nbytes]
+        self._direct = 0
         try:
             if self.state is ConnectionState.OPEN:
                 assert self._noise is not None and self._muxer is not None
@@ -365,6 +378,12 @@ class Connection(asyncio.BufferedProtocol):
         self.early_muxer = complete.early_muxer
         self._noise = complete.transport
         self._muxer = self._make_muxer(complete.muxer, self.direction is Direction.OUTBOUND)
+        parts = getattr(self._muxer, "data_to_send_parts", None)
+        gather = getattr(self._noise, "encrypt_gather", None)
+        if parts is not None and gather is not None:  # no joined copy of bulk payloads
+            self._pending_output, self._seal = parts, gather
+        else:
+            self._pending_output, self._seal = self._muxer.data_to_send, self._noise.encrypt
         if not self._muxer.has_flow_control:
             self._pause_threshold = self._stream_buffer_limit
             self._over = set()
@@ -430,7 +449,7 @@ class Connection(asyncio.BufferedProtocol):
 
     # -------------------------------------------------------------- called by Stream (internal)
 
-    def _send(self, stream: Stream, data: memoryview) -> int:
+    def _send(self, stream: Stream, data: bytes | memoryview) -> int:
         muxer = self._muxer
         if muxer is None or self.state is not ConnectionState.OPEN:
             raise ConnectionClosedError("connection is closed")
@@ -492,7 +511,10 @@ class Connection(asyncio.BufferedProtocol):
                 muxer.consume(stream.stream_id, nbytes, _now())
             except StreamClosedError:
                 return
-            self._schedule_flush()
+            # Only flow control makes a read owe the remote a frame (a yamux window update, due
+            # every half window): no flush for the rest.
+            if muxer.has_flow_control and getattr(muxer, "has_output", True):
+                self._schedule_flush()
 
     def _close_stream(self, stream: Stream) -> None:
         muxer = self._muxer
@@ -526,9 +548,32 @@ class Connection(asyncio.BufferedProtocol):
 
     # ----------------------------------------------------------------------------- flushing
 
+    #: Whether :meth:`_write_soon` may send at once (subclasses with another send path: no).
+    _DIRECT_WRITES: ClassVar[bool] = True
+
+    def _write_soon(self) -> None:
+        """After a stream write: send what it queued now if the connection is idle (no flush
+        pending, nothing held, fewer than ``_DIRECT_MAX`` such writes since the last received
+        batch), else at the end of the loop iteration with whatever else is queued by then."""
+        if (
+            self._flush_handle is None
+            and self._held is None
+            and self._direct < _DIRECT_MAX
+            and self._DIRECT_WRITES
+        ):
+            self._direct += 1
+            self._flush()
+        else:
+            self._schedule_flush()
+
     def _schedule_flush(self) -> None:
         if self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush)
+            self._flush_handle = self._loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_handle = None
+        self._direct = 0
+        self._flush()
 
     def _flush(self, *, hold: bool = False) -> None:
         """Seal what the muxer queued and hand it to the transport.
@@ -540,16 +585,16 @@ class Connection(asyncio.BufferedProtocol):
         if not hold and self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        muxer = self._muxer
-        noise = self._noise
-        if muxer is None or noise is None:
+        pending_output = self._pending_output
+        seal = self._seal
+        if self._muxer is None or pending_output is None or seal is None:
             return
         self._unflushed = 0
-        out = muxer.data_to_send()
+        out = pending_output()
         transport = self._transport
         if out and transport is not None and not transport.is_closing():
             try:
-                sealed = noise.encrypt(out)
+                sealed = seal(out)
             except Libp2pError as exc:  # e.g. nonce exhaustion
                 self._fail(exc)
                 return
@@ -656,6 +701,7 @@ class Connection(asyncio.BufferedProtocol):
             self.ready.exception()  # retrieved: the dialer may have given up already
         self._muxer = None
         self._noise = None
+        self._pending_output = self._seal = None
         self._upgrader = None
         self._held = None
         self._held_size = 0

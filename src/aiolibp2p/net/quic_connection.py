@@ -206,6 +206,8 @@ class _Machine(_AioQuicConnection):
 class QuicConn(Connection):
     """A libp2p connection over one QUIC connection (client or server side)."""
 
+    _DIRECT_WRITES = False  # stream writes are packetized once per loop iteration
+
     def __init__(
         self,
         *,
@@ -608,7 +610,7 @@ class QuicConn(Connection):
         queued = sender._buffer_stop - sender._buffer_start
         return min(self._send_buffer - queued, self._conn_send_buffer - self._queued)
 
-    def _send(self, stream: Stream, data: memoryview) -> int:
+    def _send(self, stream: Stream, data: bytes | memoryview) -> int:
         if self.state is not ConnectionState.OPEN:
             raise ConnectionClosedError("connection is closed")
         sid = stream.stream_id

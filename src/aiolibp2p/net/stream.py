@@ -126,14 +126,20 @@ class Stream:
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``; waits while the send window or the socket buffer is full."""
-        view = memoryview(data) if type(data) is bytes else memoryview(data).cast("B")
+        # bytes go to the muxer as they are (no view to make for the common whole write)
+        view: bytes | memoryview = data if type(data) is bytes else memoryview(data).cast("B")
         total = len(view)
         offset = 0
         conn = self._conn
         while True:
             self._check_writable()
             if offset < total:
-                taken = conn._send(self, view[offset:] if offset else view)
+                if offset:
+                    if type(view) is bytes:
+                        view = memoryview(view)  # slices of the rest without copies
+                    taken = conn._send(self, view[offset:])
+                else:
+                    taken = conn._send(self, view)
                 offset += taken
             if offset >= total:
                 break
@@ -141,9 +147,10 @@ class Stream:
             # inbound traffic), the remote never sees the bytes nor grants more window.
             conn._flush()
             await self._wait_writable()
-        # Bulk bytes were sealed by ``_send`` as they were queued; the rest (and sealed bytes
-        # held for one bigger transport write) go out at the end of this loop iteration.
-        conn._schedule_flush()
+        # Bulk bytes were sealed by ``_send`` as they were queued; the rest goes out now on an
+        # idle connection, else (with sealed bytes held for one bigger transport write) at the
+        # end of this loop iteration.
+        conn._write_soon()
         if conn._write_paused:
             await conn._drain()
 
@@ -315,7 +322,7 @@ class Stream:
         return data
 
     async def _wait_readable(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+        waiter = self._conn._loop.create_future()
         self._read_waiter = waiter
         try:
             await waiter
@@ -323,7 +330,7 @@ class Stream:
             self._read_waiter = None
 
     async def _wait_writable(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+        waiter = self._conn._loop.create_future()
         self._write_waiter = waiter
         try:
             await waiter

@@ -162,6 +162,11 @@ class NoiseTransport:
         """
         return self._sealer.seal(data)
 
+    def encrypt_gather(self, parts: Sequence[Buffer]) -> bytes:
+        """:meth:`encrypt` of the concatenation of ``parts``, without joining them first (the
+        compiled twin feeds each frame's cipher from the parts it spans)."""
+        return self._sealer.seal_gather(parts)
+
     def encrypt_many(self, chunks: Sequence[Buffer]) -> bytes:
         """Seal each chunk as its own frame(s), in one call and one output buffer."""
         return self._sealer.seal_many(chunks)

@@ -133,6 +133,9 @@ _MAX_PINGS = 64
 
 _encode_header = _wire.encode_header
 _encode_data_frames = _wire.encode_data_frames
+#: Payloads from this size in an immutable buffer (bytes, or a view of bytes) are queued by
+#: reference, after their own header, not copied behind it (see ``data_to_send_parts``).
+_GATHER_MIN = 4096
 
 
 class _Stream:
@@ -240,7 +243,7 @@ class YamuxMachine(MuxerMachine):
         self._deferred: list[MuxerEvent] = []  # events of API calls, returned by the next input
         self._recent_resets: dict[int, int] = {}  # stream id -> data bytes still ignorable
         self._reader = _wire.FrameReader(max_data=cfg.max_window)
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | memoryview] = []
         self._max_frame = cfg.max_frame_data
         self._max_window = cfg.max_window
         self._auto_tune = cfg.auto_tune
@@ -488,16 +491,31 @@ class YamuxMachine(MuxerMachine):
 
     # ------------------------------------------------------------------------------ output
 
+    @property
+    def has_output(self) -> bool:
+        """Whether :meth:`data_to_send` would return bytes (frames queued, or SYNs due)."""
+        return bool(self._parts) or (bool(self._syn_pending) and not self._failed)
+
     def data_to_send(self) -> bytes:
         """Drain the queued frames (bare SYNs of streams that sent nothing yet go last)."""
+        parts = self.data_to_send_parts()
+        if not parts:
+            return b""
+        # A lone part is always a bytes frame: a payload queued by reference follows its header.
+        return parts[0] if len(parts) == 1 else b"".join(parts)  # type: ignore[return-value]
+
+    def data_to_send_parts(self) -> list[bytes | memoryview]:
+        """Drain the queued frames as :meth:`data_to_send` does, unjoined: their
+        concatenation is the same bytes.  Large immutable payloads are among the parts by
+        reference (for a sealer that reads several buffers per frame, e.g.
+        ``NoiseTransport.encrypt_gather``)."""
         if self._syn_pending and not self._failed:
             for st in list(self._syn_pending.values()):
                 self._parts.append(_encode_header(_WINDOW_UPDATE, self._take_flags(st), st.sid, 0))
         parts = self._parts
-        if not parts:
-            return b""
-        self._parts = []
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        if parts:
+            self._parts = []
+        return parts
 
     def open_stream(self, now: float) -> int:
         """Open an outbound stream and return its id; its SYN rides on its first frame.
@@ -550,7 +568,20 @@ class YamuxMachine(MuxerMachine):
         if taken < size:
             data = memoryview(data)[:taken]
         flags = self._take_flags(st) if st.flags else 0
-        self._parts.append(_encode_data_frames(stream_id, flags, data, self._max_frame))
+        if taken >= _GATHER_MIN and (
+            type(data) is bytes or (type(data) is memoryview and type(data.obj) is bytes)
+        ):
+            # Nobody can change these bytes: queue them by reference, each frame after its header
+            # (a view of our own, so a caller releasing theirs cannot pull the bytes away).
+            view = memoryview(data)
+            append = self._parts.append
+            max_frame = self._max_frame
+            for start in range(0, taken, max_frame):
+                chunk = view[start : start + max_frame]
+                append(_encode_header(_DATA, flags if not start else 0, stream_id, len(chunk)))
+                append(chunk)
+        else:
+            self._parts.append(_encode_data_frames(stream_id, flags, data, self._max_frame))
         st.send_window = window - taken
         return taken
 
