@@ -761,6 +761,50 @@ async def their_connection_to(peer: ForeignPeer, peer_id: str) -> dict[str, Any]
     return mine[0]
 
 
+async def echo_big_both_ways(s: Any, *, label: str, who: str, size: int, timeout: float) -> None:
+    """One large echo each way on a test session ``s`` (``host``, ``peer_id``, ``peer``, ``echo``):
+    we send ``size`` bytes through their echo service, they send as many through ours; every
+    byte is checked by hash on both sides."""
+    payload = pattern(f"ours-{label}", size)
+    received, digest = await asyncio.wait_for(echo_through(s.host, s.peer_id, payload), timeout)
+    assert received == size
+    assert digest == hashlib.sha256(payload).hexdigest(), "echo from them differs"
+
+    seed = f"theirs-{label}"
+    result = await s.peer.command(
+        "echo", peer=str(s.host.peer_id), size=size, seed=seed, timeout=timeout
+    )
+    check_echo_result(result, seed=seed, size=size, who=f"{who} -> aiolibp2p echo")
+    expected = hashlib.sha256(pattern(seed, size)).hexdigest()
+    assert (size, expected) in s.echo.received, "our echo handler saw other bytes"
+    assert not s.echo.errors, s.echo.errors
+
+
+async def echo_many_both_ways(
+    s: Any, *, label: str, who: str, count: int, size: int, timeout: float
+) -> None:
+    """``count`` concurrent echo streams each way on a test session ``s`` (see
+    :func:`echo_big_both_ways`); stream ``i`` of ours carries ``size + i`` bytes."""
+    payloads = [pattern(f"ours-{label}:{i}", size + i) for i in range(count)]
+    results = await asyncio.wait_for(
+        asyncio.gather(*(echo_through(s.host, s.peer_id, p) for p in payloads)), timeout
+    )
+    for i, (payload, (received, digest)) in enumerate(zip(payloads, results, strict=True)):
+        assert received == len(payload), f"stream {i}: {received}/{len(payload)} bytes"
+        assert digest == hashlib.sha256(payload).hexdigest(), f"stream {i} differs"
+
+    seed = f"theirs-{label}"
+    result = await s.peer.command(
+        "echo_many", peer=str(s.host.peer_id), count=count, size=size, seed=seed, timeout=timeout
+    )
+    check_echo_many_result(result, seed=seed, count=count, size=size, who=f"{who} -> aiolibp2p")
+    expected = collections.Counter(
+        (size, hashlib.sha256(pattern(f"{seed}:{i}", size)).hexdigest()) for i in range(count)
+    )
+    assert expected <= collections.Counter(s.echo.received), "our echo handler saw other bytes"
+    assert not s.echo.errors, s.echo.errors
+
+
 async def check_foreign_pair(
     lp: ForeignPeer,
     dp: ForeignPeer,

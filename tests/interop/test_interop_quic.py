@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,14 +29,13 @@ from _peers import (
     PING,
     EchoService,
     ForeignPeer,
-    check_echo_many_result,
     check_echo_result,
     check_foreign_pair,
     check_identify_view,
-    echo_through,
+    echo_big_both_ways,
+    echo_many_both_ways,
     identify_info_view,
     observed_as_reported,
-    pattern,
     run,
     strip_p2p,
     their_connection_to,
@@ -237,23 +234,9 @@ def test_echo_10mib_one_stream(
 
     async def main() -> None:
         async with session(foreign, direction, exe) as s:
-            # we send to their echo service
-            payload = pattern("ours-10MiB-quic", BIG)
-            received, digest = await asyncio.wait_for(
-                echo_through(s.host, s.peer_id, payload), DATA_TIMEOUT
+            await echo_big_both_ways(
+                s, label=f"10MiB-quic-{foreign}", who=foreign, size=BIG, timeout=DATA_TIMEOUT
             )
-            assert received == BIG
-            assert digest == hashlib.sha256(payload).hexdigest(), "echo from them differs"
-
-            # they send to ours
-            seed = f"theirs-10MiB-quic-{foreign}"
-            result = await s.peer.command(
-                "echo", peer=str(s.host.peer_id), size=BIG, seed=seed, timeout=DATA_TIMEOUT
-            )
-            check_echo_result(result, seed=seed, size=BIG, who=f"{foreign} -> aiolibp2p echo")
-            expected = hashlib.sha256(pattern(seed, BIG)).hexdigest()
-            assert (BIG, expected) in s.echo.received, "our echo handler saw other bytes"
-            assert not s.echo.errors, s.echo.errors
 
     run(main(), 180)
 
@@ -266,35 +249,14 @@ def test_echo_100_concurrent_streams(
 
     async def main() -> None:
         async with session(foreign, direction, exe) as s:
-            # we open MANY streams at once, each with its own payload (and length)
-            payloads = [pattern(f"ours-many-quic:{i}", MANY_SIZE + i) for i in range(MANY)]
-            results = await asyncio.wait_for(
-                asyncio.gather(*(echo_through(s.host, s.peer_id, p) for p in payloads)),
-                DATA_TIMEOUT,
-            )
-            for i, (payload, (received, digest)) in enumerate(zip(payloads, results, strict=True)):
-                assert received == len(payload), f"stream {i}: {received}/{len(payload)} bytes"
-                assert digest == hashlib.sha256(payload).hexdigest(), f"stream {i} differs"
-
-            # they open MANY streams at once to our echo service
-            seed = f"theirs-many-quic-{foreign}"
-            result = await s.peer.command(
-                "echo_many",
-                peer=str(s.host.peer_id),
+            await echo_many_both_ways(
+                s,
+                label=f"many-quic-{foreign}",
+                who=foreign,
                 count=MANY,
                 size=MANY_SIZE,
-                seed=seed,
                 timeout=DATA_TIMEOUT,
             )
-            check_echo_many_result(
-                result, seed=seed, count=MANY, size=MANY_SIZE, who=f"{foreign} -> aiolibp2p"
-            )
-            expected = Counter(
-                (MANY_SIZE, hashlib.sha256(pattern(f"{seed}:{i}", MANY_SIZE)).hexdigest())
-                for i in range(MANY)
-            )
-            assert expected <= Counter(s.echo.received), "our echo handler saw other bytes"
-            assert not s.echo.errors, s.echo.errors
 
     run(main(), 180)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +26,19 @@ from _peers import (
     MIB,
     MUXER_IDS,
     PING,
+    EchoService,
     ForeignPeer,
     check_echo_many_result,
     check_echo_result,
     check_identify_view,
+    echo_big_both_ways,
+    echo_many_both_ways,
+    echo_through,
+    identify_info_view,
     pattern,
     run,
     strip_p2p,
+    their_connection_to,
 )
 
 pytestmark = pytest.mark.interop
@@ -73,81 +78,6 @@ def _peer_id(text: str) -> Any:
     return PeerId.from_string(text)
 
 
-class EchoService:
-    """Our ``/echo/1.0.0`` handler; remembers (bytes, sha256) of every stream it echoed."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[int, str]] = []
-        self.errors: list[BaseException] = []
-
-    async def __call__(self, stream: Any) -> None:
-        digest = hashlib.sha256()
-        n = 0
-        try:
-            while True:
-                data = await stream.read(CHUNK)
-                if not data:
-                    break
-                digest.update(data)
-                n += len(data)
-                await stream.write(data)
-            await stream.close()
-        except BaseException as exc:
-            self.errors.append(exc)
-            await stream.reset()
-            raise
-        self.received.append((n, digest.hexdigest()))
-
-
-async def echo_through(host: Any, peer_id: Any, payload: bytes) -> tuple[int, str]:
-    """Echo ``payload`` on one new stream; return (bytes received, their sha256)."""
-    stream = await host.new_stream(peer_id, [ECHO])
-    assert stream.protocol == ECHO
-    digest = hashlib.sha256()
-    received = 0
-
-    async def write() -> None:
-        for off in range(0, len(payload), CHUNK):
-            await stream.write(payload[off : off + CHUNK])
-        await stream.close()
-
-    async def read() -> None:
-        nonlocal received
-        while True:
-            data = await stream.read(CHUNK)
-            if not data:
-                return
-            digest.update(data)
-            received += len(data)
-
-    try:
-        await asyncio.gather(write(), read())
-    except BaseException:
-        await stream.reset()
-        raise
-    return received, digest.hexdigest()
-
-
-def identify_info_view(info: Any, peer_id: str) -> dict[str, Any]:
-    """Our IdentifyInfo in the shape the foreign peers report (for check_identify_view)."""
-    record = info.signed_record
-    return {
-        "peer_id": peer_id,
-        "protocols": [str(p) for p in info.protocols],
-        "listen_addrs": [str(a) for a in info.listen_addrs],
-        "agent_version": info.agent_version,
-        "observed_addr": None if info.observed_addr is None else str(info.observed_addr),
-        "signed_record": None
-        if record is None
-        else {
-            # IdentifyInfo.signed_record is documented as a verified PeerRecord or None
-            "verified": str(record.peer_id) == peer_id,
-            "seq": str(record.seq),
-            "addrs": [str(a) for a in record.addrs],
-        },
-    }
-
-
 @dataclass
 class Session:
     host: Any
@@ -160,23 +90,6 @@ class Session:
     @property
     def peer_id(self) -> Any:
         return self.conn.remote_peer
-
-
-async def their_connection_to(peer: ForeignPeer, peer_id: str) -> dict[str, Any]:
-    """The one connection ``peer`` has to ``peer_id``, as it reports it.
-
-    The listening side may register an inbound connection a little after the dialer's connect()
-    returned (py-libp2p does), so ask again for up to 5 s.
-    """
-    conns: list[dict[str, Any]] = []
-    for _ in range(100):
-        conns = (await peer.command("connections", timeout=10))["connections"]
-        mine = [c for c in conns if c["peer_id"] == peer_id]
-        if mine:
-            break
-        await asyncio.sleep(0.05)
-    assert len(mine) == 1, f"{peer.kind} peer has {len(mine)} connections to {peer_id}: {conns}"
-    return mine[0]
 
 
 @contextlib.asynccontextmanager
@@ -325,23 +238,9 @@ def test_echo_10mib_one_stream(
 
     async def main() -> None:
         async with session(foreign, muxer, direction, exe) as s:
-            # we send to their echo service
-            payload = pattern("ours-10MiB", BIG)
-            received, digest = await asyncio.wait_for(
-                echo_through(s.host, s.peer_id, payload), DATA_TIMEOUT
+            await echo_big_both_ways(
+                s, label=f"10MiB-{foreign}-{muxer}", who=foreign, size=BIG, timeout=DATA_TIMEOUT
             )
-            assert received == BIG
-            assert digest == hashlib.sha256(payload).hexdigest(), "echo from them differs"
-
-            # they send to ours
-            seed = f"theirs-10MiB-{foreign}-{muxer}"
-            result = await s.peer.command(
-                "echo", peer=str(s.host.peer_id), size=BIG, seed=seed, timeout=DATA_TIMEOUT
-            )
-            check_echo_result(result, seed=seed, size=BIG, who=f"{foreign} -> aiolibp2p echo")
-            expected = hashlib.sha256(pattern(seed, BIG)).hexdigest()
-            assert (BIG, expected) in s.echo.received, "our echo handler saw other bytes"
-            assert not s.echo.errors, s.echo.errors
 
     run(main(), 150)
 
@@ -354,35 +253,14 @@ def test_echo_100_concurrent_streams(
 
     async def main() -> None:
         async with session(foreign, muxer, direction, exe) as s:
-            # we open MANY streams at once, each with its own payload (and length)
-            payloads = [pattern(f"ours-many:{i}", MANY_SIZE + i) for i in range(MANY)]
-            results = await asyncio.wait_for(
-                asyncio.gather(*(echo_through(s.host, s.peer_id, p) for p in payloads)),
-                DATA_TIMEOUT,
-            )
-            for i, (payload, (received, digest)) in enumerate(zip(payloads, results, strict=True)):
-                assert received == len(payload), f"stream {i}: {received}/{len(payload)} bytes"
-                assert digest == hashlib.sha256(payload).hexdigest(), f"stream {i} differs"
-
-            # they open MANY streams at once to our echo service
-            seed = f"theirs-many-{foreign}-{muxer}"
-            result = await s.peer.command(
-                "echo_many",
-                peer=str(s.host.peer_id),
+            await echo_many_both_ways(
+                s,
+                label=f"many-{foreign}-{muxer}",
+                who=foreign,
                 count=MANY,
                 size=MANY_SIZE,
-                seed=seed,
                 timeout=DATA_TIMEOUT,
             )
-            check_echo_many_result(
-                result, seed=seed, count=MANY, size=MANY_SIZE, who=f"{foreign} -> aiolibp2p"
-            )
-            expected = Counter(
-                (MANY_SIZE, hashlib.sha256(pattern(f"{seed}:{i}", MANY_SIZE)).hexdigest())
-                for i in range(MANY)
-            )
-            assert expected <= Counter(s.echo.received), "our echo handler saw other bytes"
-            assert not s.echo.errors, s.echo.errors
 
     run(main(), 150)
 
