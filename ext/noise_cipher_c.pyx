@@ -469,11 +469,9 @@ cdef class FrameSealer:
     cdef object _seal_one(self, data):
         cdef Py_buffer view
         cdef const unsigned char* src
-        cdef Py_ssize_t size, frames, written
+        cdef Py_ssize_t size, frames
         cdef bytes result
         cdef unsigned char* out
-        cdef uint64_t counter
-        cdef void* ctx
         self._enter()
         uv.borrow(data, &view, &src, &size)
         try:
@@ -485,19 +483,8 @@ cdef class FrameSealer:
             out = <unsigned char*>PyBytes_AS_STRING(result)
             if self._ctx == NULL:
                 self._seal_aead(src, size, out)
-                return result
-            ctx = self._ctx
-            counter = self._nonce
-            if size >= _NOGIL_MIN:
-                self._busy = True
-                with nogil:
-                    written = _seal_frames(ctx, self._nonce_raw, &counter, src, size, out)
-                self._busy = False
             else:
-                written = _seal_frames(ctx, self._nonce_raw, &counter, src, size, out)
-            self._nonce = counter
-            if written < 0:
-                self._fail()
+                self._seal_evp(_SEAL_ONE, src, NULL, 0, size, out)
             return result
         finally:
             PyBuffer_Release(&view)
@@ -505,25 +492,17 @@ cdef class FrameSealer:
     def seal_many(self, chunks):
         """Seal each buffer of ``chunks`` as its own frame(s), all in one output buffer."""
         cdef list items
-        cdef Py_ssize_t count
-        cdef Py_ssize_t got = 0, i, frames = 0, total = 0, pos = 0, written = 0
+        cdef Py_ssize_t count, i, frames = 0, total = 0, pos = 0
         cdef Py_buffer* views
         cdef bytes result
         cdef unsigned char* out
-        cdef uint64_t counter
-        cdef void* ctx
         self._enter()
         items = list(chunks)
         count = len(items)
-        views = <Py_buffer*>PyMem_Malloc((count if count else 1) * sizeof(Py_buffer))
-        if views == NULL:
-            raise MemoryError()
+        views = _borrow_all(items, &total)
         try:
             for i in range(count):
-                PyObject_GetBuffer(items[i], &views[i], PyBUF_SIMPLE)
-                got += 1
                 frames += _frame_count(views[i].len)
-                total += views[i].len
             if frames == 0:
                 return b""
             self._reserve(frames)
@@ -534,49 +513,27 @@ cdef class FrameSealer:
                     pos += self._seal_aead(
                         <const unsigned char*>views[i].buf, views[i].len, out + pos
                     )
-                return result
-            ctx = self._ctx
-            counter = self._nonce
-            if total >= _NOGIL_MIN:
-                self._busy = True
-                with nogil:
-                    written = _seal_views(ctx, self._nonce_raw, &counter, views, count, out)
-                self._busy = False
             else:
-                written = _seal_views(ctx, self._nonce_raw, &counter, views, count, out)
-            self._nonce = counter
-            if written < 0:
-                self._fail()
+                self._seal_evp(_SEAL_EACH, NULL, views, count, total, out)
             return result
         finally:
-            for i in range(got):
-                PyBuffer_Release(&views[i])
-            PyMem_Free(views)
+            _release_all(views, count)
 
     def seal_gather(self, parts):
         """Seal the concatenation of the buffers of ``parts``: the frames of
         ``seal(b"".join(parts))``, without joining them first."""
         cdef list items
-        cdef Py_ssize_t count
-        cdef Py_ssize_t got = 0, i, frames, total = 0, written = 0
+        cdef Py_ssize_t count, i, frames, total = 0
         cdef Py_buffer* views
         cdef bytes result
         cdef unsigned char* out
-        cdef uint64_t counter
-        cdef void* ctx
         self._enter()
         items = parts if type(parts) is list else list(parts)
         count = len(items)
         if count == 1:
             return self._seal_one(items[0])
-        views = <Py_buffer*>PyMem_Malloc((count if count else 1) * sizeof(Py_buffer))
-        if views == NULL:
-            raise MemoryError()
+        views = _borrow_all(items, &total)
         try:
-            for i in range(count):
-                PyObject_GetBuffer(items[i], &views[i], PyBUF_SIMPLE)
-                got += 1
-                total += views[i].len
             if total == 0:
                 return b""
             if self._ctx == NULL:  # the AEAD object takes one buffer per frame: join
@@ -588,23 +545,35 @@ cdef class FrameSealer:
             self._reserve(frames)
             result = PyBytes_FromStringAndSize(NULL, total + frames * _OVERHEAD)
             out = <unsigned char*>PyBytes_AS_STRING(result)
-            ctx = self._ctx
-            counter = self._nonce
-            if total >= _NOGIL_MIN:
-                self._busy = True
-                with nogil:
-                    written = _seal_gather(ctx, self._nonce_raw, &counter, views, total, out)
-                self._busy = False
-            else:
-                written = _seal_gather(ctx, self._nonce_raw, &counter, views, total, out)
-            self._nonce = counter
-            if written < 0:
-                self._fail()
+            self._seal_evp(_SEAL_JOINED, NULL, views, count, total, out)
             return result
         finally:
-            for i in range(got):
-                PyBuffer_Release(&views[i])
-            PyMem_Free(views)
+            _release_all(views, count)
+
+    cdef int _seal_evp(
+        self, int mode, const unsigned char* src, Py_buffer* views, Py_ssize_t count,
+        Py_ssize_t total, unsigned char* out
+    ) except -1:
+        """Seal ``total`` plaintext bytes at ``out`` with the EVP context (``mode`` as in
+        :func:`_seal_mode`), without the GIL from ``_NOGIL_MIN`` bytes; advances the nonce."""
+        cdef void* ctx = self._ctx
+        cdef uint64_t counter = self._nonce
+        cdef Py_ssize_t written
+        if total >= _NOGIL_MIN:
+            self._busy = True
+            with nogil:
+                written = _seal_mode(
+                    ctx, self._nonce_raw, &counter, mode, src, views, count, total, out
+                )
+            self._busy = False
+        else:
+            written = _seal_mode(
+                ctx, self._nonce_raw, &counter, mode, src, views, count, total, out
+            )
+        self._nonce = counter
+        if written < 0:
+            self._fail()
+        return 0
 
     cdef int _fail(self) except -1:
         ERR_clear_error()
@@ -655,6 +624,48 @@ cdef class FrameSealer:
             pos += length
             start += n
         return pos
+
+
+cdef enum:
+    _SEAL_ONE = 0  # the buffer ``src`` of ``total`` bytes
+    _SEAL_EACH = 1  # each of the ``count`` views as its own frame(s)
+    _SEAL_JOINED = 2  # the concatenation of the ``count`` views (``total`` bytes)
+
+
+cdef Py_ssize_t _seal_mode(
+    void* ctx, unsigned char* nonce, uint64_t* counter, int mode, const unsigned char* src,
+    Py_buffer* views, Py_ssize_t count, Py_ssize_t total, unsigned char* out
+) noexcept nogil:
+    if mode == _SEAL_EACH:
+        return _seal_views(ctx, nonce, counter, views, count, out)
+    if mode == _SEAL_JOINED:
+        return _seal_gather(ctx, nonce, counter, views, total, out)
+    return _seal_frames(ctx, nonce, counter, src, total, out)
+
+
+cdef Py_buffer* _borrow_all(list items, Py_ssize_t* total) except NULL:
+    """The buffers of all ``items`` (their byte count added to ``total``); give them back with
+    ``_release_all(views, len(items))``.  On error none is held."""
+    cdef Py_ssize_t count = len(items), i, got = 0
+    cdef Py_buffer* views = <Py_buffer*>PyMem_Malloc((count if count else 1) * sizeof(Py_buffer))
+    if views == NULL:
+        raise MemoryError()
+    try:
+        for i in range(count):
+            PyObject_GetBuffer(items[i], &views[i], PyBUF_SIMPLE)
+            got += 1
+            total[0] += views[i].len
+    except BaseException:
+        _release_all(views, got)
+        raise
+    return views
+
+
+cdef void _release_all(Py_buffer* views, Py_ssize_t count) noexcept:
+    cdef Py_ssize_t i
+    for i in range(count):
+        PyBuffer_Release(&views[i])
+    PyMem_Free(views)
 
 
 cdef Py_ssize_t _seal_views(

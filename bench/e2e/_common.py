@@ -66,6 +66,21 @@ def add_common_args(parser: Any, *, default_timeout: float = 600.0) -> None:
     parser.add_argument("--role", default="orchestrate", help=argparse_hidden())
 
 
+def add_profile_args(parser: Any, *, default_out: str) -> None:
+    """``--profile server|client`` and ``--profile-out`` (see :func:`profiled`)."""
+    parser.add_argument(
+        "--profile",
+        choices=("server", "client"),
+        help="run that side under py-spy ($PY_SPY or py-spy on PATH)",
+    )
+    parser.add_argument(
+        "--profile-out",
+        type=Path,
+        default=Path(default_out),
+        help="py-spy output (speedscope JSON; a .txt name gives collapsed stacks)",
+    )
+
+
 def argparse_hidden() -> str:
     import argparse
 
@@ -384,6 +399,33 @@ def profiled(argv: list[str], out: Path | str | None) -> list[str]:
         "--",
         *argv,
     ]
+
+
+def finish_profiled(args: Any, server: Child, client: Child) -> None:
+    """With ``--profile``: close the profiled child's stdin and wait for it to exit by itself,
+    so that py-spy writes its file (a killed child leaves none)."""
+    if not args.profile:
+        return
+    child = server if args.profile == "server" else client
+    if child.proc.stdin is not None:
+        child.proc.stdin.close()
+    child.proc.wait(timeout=120)
+
+
+async def timed_echo_connect(host: Any, info: Any, protocol: str) -> tuple[Any, float, float]:
+    """Connect ``host`` to ``info`` and echo one byte on a new ``protocol`` stream.
+
+    Returns (the stream, still open, ms to connect, ms to the echoed byte).
+    """
+    t0 = time.perf_counter()
+    conn = await host.connect(info)
+    t1 = time.perf_counter()
+    stream = await conn.new_stream([protocol])
+    await stream.write(b"x")
+    if await stream.read(1) != b"x":
+        raise RuntimeError("echo returned something else")
+    t2 = time.perf_counter()
+    return stream, (t1 - t0) * 1e3, (t2 - t0) * 1e3
 
 
 # -------------------------------------------------------------------------------------- output

@@ -42,6 +42,7 @@ from _common import (
     HERE,
     Child,
     add_common_args,
+    add_profile_args,
     base_result,
     check_impl,
     child_env,
@@ -49,12 +50,14 @@ from _common import (
     cpu_self,
     emit,
     fail,
+    finish_profiled,
     pinned_env,
     profiled,
     raise_nofile,
     run_loop,
     script_argv,
     summary,
+    timed_echo_connect,
 )
 from raw_tcp import measure_pingpong
 
@@ -87,17 +90,11 @@ async def client(args: argparse.Namespace) -> None:
                 if i == args.warmup:
                     await mark("conn-start")
                     c0 = cpu_self()
-                t0 = time.perf_counter()
-                conn = await host.connect(info)
-                t1 = time.perf_counter()
-                stream = await conn.new_stream([ECHO])
-                await stream.write(b"x")
-                if await stream.read(1) != b"x":
-                    raise RuntimeError("echo returned something else")
-                t2 = time.perf_counter()
+                stream, connect_ms, total_ms = await timed_echo_connect(host, info, ECHO)
+                conn = stream.connection
                 if i >= args.warmup:
-                    total.append((t2 - t0) * 1e3)
-                    connect.append((t1 - t0) * 1e3)
+                    total.append(total_ms)
+                    connect.append(connect_ms)
                 await stream.close()
                 await conn.close()
             result["conn_client_cpu_s"] = cpu_self() - c0
@@ -179,11 +176,7 @@ def orchestrate(args: argparse.Namespace) -> int:
                     cli.send({"ack": msg["name"]})
                 elif msg.get("event") == "result":
                     break
-            if args.profile:  # let py-spy write its file: the profiled child must exit by itself
-                profiled_child = server if args.profile == "server" else cli
-                if profiled_child.proc.stdin is not None:
-                    profiled_child.proc.stdin.close()
-                profiled_child.proc.wait(timeout=120)
+            finish_profiled(args, server, cli)
         raw = None
         if args.phase in ("all", "ping") and args.raw_pings:
             raw = measure_pingpong(
@@ -240,17 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         help="raw TCP ping-pong round trips for the floor (default: --pings; 0: skip)",
     )
     parser.add_argument("--phase", choices=("all", "conn", "ping"), default="all")
-    parser.add_argument(
-        "--profile",
-        choices=("server", "client"),
-        help="run that side under py-spy ($PY_SPY or py-spy on PATH)",
-    )
-    parser.add_argument(
-        "--profile-out",
-        type=Path,
-        default=Path("bench/results/profile-latency.speedscope.json"),
-        help="py-spy output (speedscope JSON; a .txt name gives collapsed stacks)",
-    )
+    add_profile_args(parser, default_out="bench/results/profile-latency.speedscope.json")
     parser.add_argument(
         "--pin",
         choices=("none", "split", "same"),

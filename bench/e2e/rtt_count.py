@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from _common import (
     run_loop,
     script_argv,
     summary,
+    timed_echo_connect,
 )
 
 SCENARIO = "rtt_count"
@@ -59,18 +59,11 @@ async def client(args: argparse.Namespace) -> None:
     for i in range(1 + args.iterations):  # the first one warms up (imports, caches)
         host = await aiolibp2p.new_host(*host_options(args.muxer, listen=False))
         try:
-            t0 = time.perf_counter()
-            conn = await host.connect(info)
-            t1 = time.perf_counter()
-            stream = await conn.new_stream([ECHO])
-            await stream.write(b"x")
-            if await stream.read(1) != b"x":
-                raise RuntimeError("echo returned something else")
-            t2 = time.perf_counter()
-            muxer = conn.muxer
+            stream, connect_ms, total_ms = await timed_echo_connect(host, info, ECHO)
+            muxer = stream.connection.muxer
             if i:
-                total.append((t2 - t0) * 1e3)
-                connect.append((t1 - t0) * 1e3)
+                total.append(total_ms)
+                connect.append(connect_ms)
         finally:
             await host.close()
     emit(

@@ -32,6 +32,7 @@ from _common import (
     MIB,
     Child,
     add_common_args,
+    add_profile_args,
     base_result,
     check_impl,
     child_env,
@@ -40,6 +41,7 @@ from _common import (
     cpu_self,
     emit,
     fail,
+    finish_profiled,
     parse_size,
     pinned_env,
     profiled,
@@ -71,17 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="perf client and server: this harness's (default) or aiolibp2p.net.services.perf",
     )
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, client on CPU 1")
-    parser.add_argument(
-        "--profile",
-        choices=("server", "client"),
-        help="run that side under py-spy ($PY_SPY or py-spy on PATH)",
-    )
-    parser.add_argument(
-        "--profile-out",
-        type=Path,
-        default=Path("bench/results/profile.speedscope.json"),
-        help="py-spy output (speedscope JSON; a .txt name gives collapsed stacks)",
-    )
+    add_profile_args(parser, default_out="bench/results/profile.speedscope.json")
     parser.add_argument("--target", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.muxers = [m for m in args.muxer.split(",") if m]
@@ -221,11 +213,7 @@ def measure_muxer(args: argparse.Namespace, muxer: str) -> dict[str, Any]:
                     server_cpu.append(now - marks[-1])
             elif msg.get("event") == "result":
                 break
-        if args.profile:  # let py-spy write its file: the profiled child must exit by itself
-            profiled_child = server if args.profile == "server" else cli
-            if profiled_child.proc.stdin is not None:
-                profiled_child.proc.stdin.close()
-            profiled_child.proc.wait(timeout=120)
+        finish_profiled(args, server, cli)
     out: dict[str, Any] = {}
     i = 0
     for direction in args.directions:

@@ -39,7 +39,7 @@ async def open_echo(muxer: str) -> tuple[aiolibp2p.Host, aiolibp2p.Host, Connect
 
 
 def sent_frames(conn: Connection) -> int:
-    noise = conn._noise
+    noise = conn._secure
     assert noise is not None
     return int(noise.send_nonce)  # type: ignore[attr-defined]
 

@@ -29,6 +29,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -662,7 +663,7 @@ def observed_as_reported(kind: str, addr: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# our host's side, shared by test_interop_quic.py and test_interop_tls.py
+# our host's side, shared by test_interop_tcp.py, test_interop_tls.py and test_interop_quic.py
 # ----------------------------------------------------------------------------------------------
 
 CHUNK = 64 * 1024
@@ -759,6 +760,95 @@ async def their_connection_to(peer: ForeignPeer, peer_id: str) -> dict[str, Any]
         await asyncio.sleep(0.05)
     assert len(mine) == 1, f"{peer.kind} peer has {len(mine)} connections to {peer_id}: {conns}"
     return mine[0]
+
+
+def our_api() -> tuple[Any, Any]:
+    """``(aiolibp2p, aiolibp2p.options)``, imported when called: the foreign<->foreign tests
+    run even where our host cannot be imported."""
+    import aiolibp2p
+    from aiolibp2p import options
+
+    return aiolibp2p, options
+
+
+@dataclass
+class Session:
+    """Our host and one foreign peer connected to it (see each module's ``session()``)."""
+
+    host: Any
+    peer: ForeignPeer
+    conn: Any
+    echo: EchoService
+    direction: str
+    their_conn: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def peer_id(self) -> Any:
+        return self.conn.remote_peer
+
+
+async def connection_they_dialed(host: Any, peer: ForeignPeer, *, what: str = "") -> Any:
+    """Our end of the connection ``peer`` (started with role "dial" to ``host``) opened.
+
+    Waits for its ``dialed`` event, then opens and closes an echo stream to it: a stream to a
+    connected peer rides on the existing connection.  ``what`` names the transport in errors.
+    """
+    from aiolibp2p.core.peer import PeerId
+
+    dialed = await peer.wait_dialed(timeout=30)
+    assert dialed["peer_id"] == str(host.peer_id)
+    try:
+        stream = await asyncio.wait_for(
+            host.new_stream(PeerId.from_string(peer.peer_id), [ECHO]), 20
+        )
+    except Exception as exc:
+        theirs = await peer.command("connections", timeout=10)
+        raise AssertionError(
+            f"no usable inbound {what}connection from the {peer.kind} peer ({exc!r}); "
+            f"it reports {theirs['connections']}\n{peer.stderr_tail()}"
+        ) from exc
+    conn = stream.connection
+    await stream.close()
+    assert await asyncio.wait_for(stream.read(-1), 10) == b""
+    return conn
+
+
+async def check_identify_both_ways(s: Session, *, agent: str) -> None:
+    """Identify in session ``s``, both ways: our view of the foreign peer (and what our
+    peerstore kept), then its view of us (our agent version is ``agent``)."""
+    from aiolibp2p.core.peer import PeerId
+
+    host, peer, conn = s.host, s.peer, s.conn
+    info = await asyncio.wait_for(host.identify(s.peer_id), 15)
+    check_identify_view(
+        identify_info_view(info, peer.peer_id),
+        subject=peer.peer_id,
+        subject_listen_addrs=[peer.addr],
+        subject_agent=peer.agent_version,
+        # how they see us (py-libp2p over QUIC reports it as /tcp/: see observed_as_reported)
+        observed=observed_as_reported(peer.kind, s.their_conn["remote_addr"]),
+        observer="aiolibp2p",
+    )
+    assert PeerId.from_public_key(info.public_key) == s.peer_id
+    assert info.signed_record.peer_id == s.peer_id
+    stored = set(host.peerstore.protocols(s.peer_id))
+    assert {PING, IDENTIFY, ECHO} <= stored, stored
+    assert strip_p2p(peer.addr) in {strip_p2p(a) for a in host.peerstore.addrs(s.peer_id)}
+
+    view = await peer.command("identify", peer=str(host.peer_id), timeout=20)
+    check_identify_view(
+        view,
+        subject=str(host.peer_id),
+        subject_listen_addrs=[str(a) for a in host.listen_addrs],
+        subject_agent=agent,
+        observed=str(conn.remote_addr),  # how we see them
+        observer=f"{peer.kind}-libp2p",
+    )
+    if peer.kind == "js":  # js keeps the envelope only if it verified it
+        assert view["peerstore"]["has_peer_record_envelope"] is True
+        assert view["peerstore"]["agent_version"] == agent
+    else:
+        assert view["public_key_matches_peer_id"] is True
 
 
 async def echo_big_both_ways(s: Any, *, label: str, who: str, size: int, timeout: float) -> None:

@@ -17,25 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _peers import (
     ECHO,
-    IDENTIFY,
     MIB,
-    PING,
     EchoService,
     ForeignPeer,
+    Session,
     check_echo_result,
     check_foreign_pair,
-    check_identify_view,
+    check_identify_both_ways,
+    connection_they_dialed,
     echo_big_both_ways,
     echo_many_both_ways,
-    identify_info_view,
-    observed_as_reported,
+    our_api,
     run,
     strip_p2p,
     their_connection_to,
@@ -68,38 +65,10 @@ def _is_quic(addr: object) -> bool:
 # ----------------------------------------------------------------------------------------------
 
 
-def _api() -> tuple[Any, Any]:
-    """Imported per test, so the foreign<->foreign tests run even before our host API exists."""
-    import aiolibp2p
-    from aiolibp2p import options
-
-    return aiolibp2p, options
-
-
-def _peer_id(text: str) -> Any:
-    from aiolibp2p.core.peer import PeerId
-
-    return PeerId.from_string(text)
-
-
-@dataclass
-class Session:
-    host: Any
-    peer: ForeignPeer
-    conn: Any
-    echo: EchoService
-    direction: str
-    their_conn: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def peer_id(self) -> Any:
-        return self.conn.remote_peer
-
-
 @contextlib.asynccontextmanager
 async def session(foreign: str, direction: str, executable: Path) -> AsyncIterator[Session]:
     """Our QUIC host and one foreign QUIC peer, connected in ``direction``; both closed after."""
-    aiolibp2p, o = _api()
+    aiolibp2p, o = our_api()
     echo = EchoService()
     host = await aiolibp2p.new_host(o.listen(OUR_LISTEN), o.agent_version(AGENT))
     peer: ForeignPeer | None = None
@@ -115,20 +84,7 @@ async def session(foreign: str, direction: str, executable: Path) -> AsyncIterat
             peer = await ForeignPeer.start(
                 foreign, executable=executable, transport=TRANSPORT, role="dial", target=ours[0]
             )
-            dialed = await peer.wait_dialed(timeout=30)
-            assert dialed["peer_id"] == str(host.peer_id)
-            # the connection they opened: a stream to a connected peer rides on it
-            try:
-                stream = await asyncio.wait_for(host.new_stream(_peer_id(peer.peer_id), [ECHO]), 20)
-            except Exception as exc:
-                theirs = await peer.command("connections", timeout=10)
-                raise AssertionError(
-                    f"no usable inbound QUIC connection from the {foreign} peer ({exc!r}); "
-                    f"it reports {theirs['connections']}\n{peer.stderr_tail()}"
-                ) from exc
-            conn = stream.connection
-            await stream.close()
-            assert await asyncio.wait_for(stream.read(-1), 10) == b""
+            conn = await connection_they_dialed(host, peer, what="QUIC ")
         assert str(conn.remote_peer) == peer.peer_id
         their_conn = await their_connection_to(peer, str(host.peer_id))
         yield Session(host, peer, conn, echo, direction, their_conn)
@@ -171,40 +127,7 @@ def test_connect_and_identify(
             else:
                 assert strip_p2p(s.their_conn["remote_addr"]) == ours
 
-            # our view of them
-            info = await asyncio.wait_for(host.identify(s.peer_id), 15)
-            check_identify_view(
-                identify_info_view(info, peer.peer_id),
-                subject=peer.peer_id,
-                subject_listen_addrs=[peer.addr],
-                subject_agent=peer.agent_version,
-                # how they see us (py-libp2p reports it as /tcp/: see observed_as_reported)
-                observed=observed_as_reported(foreign, s.their_conn["remote_addr"]),
-                observer="aiolibp2p",
-            )
-            from aiolibp2p.core.peer import PeerId
-
-            assert PeerId.from_public_key(info.public_key) == s.peer_id
-            assert info.signed_record.peer_id == s.peer_id
-            stored = set(host.peerstore.protocols(s.peer_id))
-            assert {PING, IDENTIFY, ECHO} <= stored, stored
-            assert strip_p2p(peer.addr) in {strip_p2p(a) for a in host.peerstore.addrs(s.peer_id)}
-
-            # their view of us
-            view = await peer.command("identify", peer=str(host.peer_id), timeout=20)
-            check_identify_view(
-                view,
-                subject=str(host.peer_id),
-                subject_listen_addrs=[str(a) for a in host.listen_addrs],
-                subject_agent=AGENT,
-                observed=str(conn.remote_addr),  # how we see them
-                observer=f"{foreign}-libp2p",
-            )
-            if foreign == "js":  # js keeps the envelope only if it verified it
-                assert view["peerstore"]["has_peer_record_envelope"] is True
-                assert view["peerstore"]["agent_version"] == AGENT
-            else:
-                assert view["public_key_matches_peer_id"] is True
+            await check_identify_both_ways(s, agent=AGENT)
 
     run(main(), 90)
 

@@ -15,26 +15,23 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _peers import (
     ECHO,
-    IDENTIFY,
     MIB,
     MUXER_IDS,
-    PING,
     EchoService,
     ForeignPeer,
-    check_echo_many_result,
-    check_echo_result,
-    check_identify_view,
+    Session,
+    check_foreign_pair,
+    check_identify_both_ways,
+    connection_they_dialed,
     echo_big_both_ways,
     echo_many_both_ways,
     echo_through,
-    identify_info_view,
+    our_api,
     pattern,
     run,
     strip_p2p,
@@ -47,7 +44,6 @@ FOREIGN = ["js", "py"]
 MUXERS = ["yamux", "mplex"]
 DIRECTIONS = ["we_dial", "they_dial"]
 AGENT = "aiolibp2p-interop"
-CHUNK = 64 * 1024
 BIG = 10 * MIB
 MANY = 100
 MANY_SIZE = 16 * 1024
@@ -64,34 +60,6 @@ combos = pytest.mark.parametrize(
 # ----------------------------------------------------------------------------------------------
 
 
-def _api() -> tuple[Any, Any]:
-    """Imported per test, so the foreign<->foreign test runs even before our host API exists."""
-    import aiolibp2p
-    from aiolibp2p import options
-
-    return aiolibp2p, options
-
-
-def _peer_id(text: str) -> Any:
-    from aiolibp2p.core.peer import PeerId
-
-    return PeerId.from_string(text)
-
-
-@dataclass
-class Session:
-    host: Any
-    peer: ForeignPeer
-    conn: Any
-    echo: EchoService
-    direction: str
-    their_conn: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def peer_id(self) -> Any:
-        return self.conn.remote_peer
-
-
 @contextlib.asynccontextmanager
 async def session(
     foreign: str,
@@ -102,7 +70,7 @@ async def session(
     our_muxers: tuple[str, ...] | None = None,
 ) -> AsyncIterator[Session]:
     """Our host and one foreign peer, connected in ``direction``; both closed afterwards."""
-    aiolibp2p, o = _api()
+    aiolibp2p, o = our_api()
     echo = EchoService()
     host = await aiolibp2p.new_host(
         o.listen("/ip4/127.0.0.1/tcp/0"),
@@ -122,20 +90,7 @@ async def session(
             peer = await ForeignPeer.start(
                 foreign, executable=executable, muxer=muxer, role="dial", target=target
             )
-            dialed = await peer.wait_dialed(timeout=30)
-            assert dialed["peer_id"] == str(host.peer_id)
-            # the connection they opened: a stream to a connected peer rides on it
-            try:
-                stream = await asyncio.wait_for(host.new_stream(_peer_id(peer.peer_id), [ECHO]), 20)
-            except Exception as exc:
-                theirs = await peer.command("connections", timeout=10)
-                raise AssertionError(
-                    f"no usable inbound connection from the {foreign} peer ({exc!r}); "
-                    f"it reports {theirs['connections']}\n{peer.stderr_tail()}"
-                ) from exc
-            conn = stream.connection
-            await stream.close()
-            assert await asyncio.wait_for(stream.read(-1), 10) == b""
+            conn = await connection_they_dialed(host, peer)
         assert str(conn.remote_peer) == peer.peer_id
         their_conn = await their_connection_to(peer, str(host.peer_id))
         yield Session(host, peer, conn, echo, direction, their_conn)
@@ -174,39 +129,7 @@ def test_connect_and_identify(
             else:
                 assert strip_p2p(s.their_conn["remote_addr"]) == strip_p2p(host.full_addrs()[0])
 
-            # our view of them
-            info = await asyncio.wait_for(host.identify(s.peer_id), 15)
-            check_identify_view(
-                identify_info_view(info, peer.peer_id),
-                subject=peer.peer_id,
-                subject_listen_addrs=[peer.addr],
-                subject_agent=peer.agent_version,
-                observed=s.their_conn["remote_addr"],  # how they see us
-                observer="aiolibp2p",
-            )
-            from aiolibp2p.core.peer import PeerId
-
-            assert PeerId.from_public_key(info.public_key) == s.peer_id
-            assert info.signed_record.peer_id == s.peer_id
-            stored = set(host.peerstore.protocols(s.peer_id))
-            assert {PING, IDENTIFY, ECHO} <= stored, stored
-            assert strip_p2p(peer.addr) in {strip_p2p(a) for a in host.peerstore.addrs(s.peer_id)}
-
-            # their view of us
-            view = await peer.command("identify", peer=str(host.peer_id), timeout=20)
-            check_identify_view(
-                view,
-                subject=str(host.peer_id),
-                subject_listen_addrs=[str(a) for a in host.listen_addrs],
-                subject_agent=AGENT,
-                observed=str(conn.remote_addr),  # how we see them
-                observer=f"{foreign}-libp2p",
-            )
-            if foreign == "js":  # js keeps the envelope only if it verified it
-                assert view["peerstore"]["has_peer_record_envelope"] is True
-                assert view["peerstore"]["agent_version"] == AGENT
-            else:
-                assert view["public_key_matches_peer_id"] is True
+            await check_identify_both_ways(s, agent=AGENT)
 
     run(main(), 90)
 
@@ -354,60 +277,11 @@ def test_foreign_peers_talk_to_each_other(
                 dialer, executable=exes[dialer], muxer=muxer, role="dial", target=lp.addr
             ) as dp,
         ):
-            dialed = await dp.wait_dialed(timeout=30)
-            assert dialed["peer_id"] == lp.peer_id
-            assert dialed["muxer"] == MUXER_IDS[muxer]
-            assert dialed["encryption"] == "/noise"
-            assert dialed["direction"] == "outbound"
-            assert strip_p2p(dialed["remote_addr"]) == strip_p2p(lp.addr)
-            lconn = await their_connection_to(lp, dp.peer_id)
-            assert lconn["muxer"] == MUXER_IDS[muxer]
-            assert lconn["direction"] == "inbound"
-
-            # identify, both ways
-            check_identify_view(
-                await dp.command("identify", peer=lp.peer_id, timeout=20),
-                subject=lp.peer_id,
-                subject_listen_addrs=[lp.addr],
-                subject_agent=lp.agent_version,
-                observed=lconn["remote_addr"],  # how the listener sees the dialer
-                observer=dialer,
+            dialed, lconn = await check_foreign_pair(
+                lp, dp, big=BIG, many=MANY, many_size=MANY_SIZE, timeout=DATA_TIMEOUT
             )
-            check_identify_view(
-                await lp.command("identify", peer=dp.peer_id, timeout=20),
-                subject=dp.peer_id,
-                subject_listen_addrs=[dp.addr],
-                subject_agent=dp.agent_version,
-                observed=dialed["remote_addr"],  # how the dialer sees the listener
-                observer=listener,
-            )
-
-            # ping, both ways
-            for a, b in ((dp, lp), (lp, dp)):
-                res = await a.command("ping", peer=b.peer_id, timeout=20)
-                assert res["rtt_ms"] > 0, res
-
-            # 10 MiB on one stream, both ways (sequentially, then the other way)
-            for a, b in ((dp, lp), (lp, dp)):
-                seed = f"ff-10MiB-{a.kind}"
-                res = await a.command(
-                    "echo", peer=b.peer_id, size=BIG, seed=seed, timeout=DATA_TIMEOUT
-                )
-                check_echo_result(res, seed=seed, size=BIG, who=f"{a.kind} -> {b.kind}")
-
-            # 100 concurrent streams, both ways
-            for a, b in ((dp, lp), (lp, dp)):
-                seed = f"ff-many-{a.kind}"
-                res = await a.command(
-                    "echo_many",
-                    peer=b.peer_id,
-                    count=MANY,
-                    size=MANY_SIZE,
-                    seed=seed,
-                    timeout=DATA_TIMEOUT,
-                )
-                check_echo_many_result(
-                    res, seed=seed, count=MANY, size=MANY_SIZE, who=f"{a.kind} -> {b.kind}"
-                )
+            for conn in (dialed, lconn):
+                assert conn["encryption"] == "/noise", conn
+                assert conn["muxer"] == MUXER_IDS[muxer], conn
 
     run(main(), 150)

@@ -19,27 +19,25 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _peers import (
     ECHO,
-    IDENTIFY,
     MIB,
     MUXER_IDS,
-    PING,
     SECURITY_IDS,
     EchoService,
     ForeignPeer,
     ForeignPeerError,
+    Session,
     check_foreign_pair,
-    check_identify_view,
+    check_identify_both_ways,
+    connection_they_dialed,
     echo_big_both_ways,
     echo_many_both_ways,
     echo_through,
-    identify_info_view,
+    our_api,
     pattern,
     run,
     strip_p2p,
@@ -72,34 +70,6 @@ EARLY_MUXER = {"js": True, "py": False}
 # ----------------------------------------------------------------------------------------------
 
 
-def _api() -> tuple[Any, Any]:
-    """Imported per test, so the foreign<->foreign tests run even before our host API exists."""
-    import aiolibp2p
-    from aiolibp2p import options
-
-    return aiolibp2p, options
-
-
-def _peer_id(text: str) -> Any:
-    from aiolibp2p.core.peer import PeerId
-
-    return PeerId.from_string(text)
-
-
-@dataclass
-class Session:
-    host: Any
-    peer: ForeignPeer
-    conn: Any
-    echo: EchoService
-    direction: str
-    their_conn: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def peer_id(self) -> Any:
-        return self.conn.remote_peer
-
-
 @contextlib.asynccontextmanager
 async def session(
     foreign: str,
@@ -110,7 +80,7 @@ async def session(
     our_muxers: tuple[str, ...] | None = None,
 ) -> AsyncIterator[Session]:
     """Our host (TLS only) and one foreign TLS peer, connected in ``direction``; both closed."""
-    aiolibp2p, o = _api()
+    aiolibp2p, o = our_api()
     echo = EchoService()
     host = await aiolibp2p.new_host(
         o.listen("/ip4/127.0.0.1/tcp/0"),
@@ -137,19 +107,7 @@ async def session(
                 role="dial",
                 target=target,
             )
-            dialed = await peer.wait_dialed(timeout=30)
-            assert dialed["peer_id"] == str(host.peer_id)
-            try:
-                stream = await asyncio.wait_for(host.new_stream(_peer_id(peer.peer_id), [ECHO]), 20)
-            except Exception as exc:
-                theirs = await peer.command("connections", timeout=10)
-                raise AssertionError(
-                    f"no usable inbound TLS connection from the {foreign} peer ({exc!r}); "
-                    f"it reports {theirs['connections']}\n{peer.stderr_tail()}"
-                ) from exc
-            conn = stream.connection
-            await stream.close()
-            assert await asyncio.wait_for(stream.read(-1), 10) == b""
+            conn = await connection_they_dialed(host, peer, what="TLS ")
         assert str(conn.remote_peer) == peer.peer_id
         their_conn = await their_connection_to(peer, str(host.peer_id))
         yield Session(host, peer, conn, echo, direction, their_conn)
@@ -191,37 +149,7 @@ def test_connect_and_identify(
             else:
                 assert strip_p2p(s.their_conn["remote_addr"]) == strip_p2p(host.full_addrs()[0])
 
-            # our view of them
-            info = await asyncio.wait_for(host.identify(s.peer_id), 15)
-            check_identify_view(
-                identify_info_view(info, peer.peer_id),
-                subject=peer.peer_id,
-                subject_listen_addrs=[peer.addr],
-                subject_agent=peer.agent_version,
-                observed=s.their_conn["remote_addr"],  # how they see us
-                observer="aiolibp2p",
-            )
-            from aiolibp2p.core.peer import PeerId
-
-            assert PeerId.from_public_key(info.public_key) == s.peer_id
-            assert info.signed_record.peer_id == s.peer_id
-            stored = set(host.peerstore.protocols(s.peer_id))
-            assert {PING, IDENTIFY, ECHO} <= stored, stored
-
-            # their view of us
-            view = await peer.command("identify", peer=str(host.peer_id), timeout=20)
-            check_identify_view(
-                view,
-                subject=str(host.peer_id),
-                subject_listen_addrs=[str(a) for a in host.listen_addrs],
-                subject_agent=AGENT,
-                observed=str(conn.remote_addr),  # how we see them
-                observer=f"{foreign}-libp2p",
-            )
-            if foreign == "js":
-                assert view["peerstore"]["has_peer_record_envelope"] is True
-            else:
-                assert view["public_key_matches_peer_id"] is True
+            await check_identify_both_ways(s, agent=AGENT)
 
     run(main(), 90)
 

@@ -95,7 +95,6 @@ class Connection(asyncio.BufferedProtocol):
         "_loop",
         "_make_muxer",
         "_muxer",
-        "_noise",
         "_on_closed",
         "_on_ready",
         "_on_stream",
@@ -105,6 +104,7 @@ class Connection(asyncio.BufferedProtocol):
         "_reading_paused",
         "_recv_view",
         "_seal",
+        "_secure",
         "_stream_buffer_limit",
         "_streams",
         "_timer",
@@ -160,7 +160,7 @@ class Connection(asyncio.BufferedProtocol):
         # host can share one: an idle connection then costs no receive buffer at all.
         self._recv_view = recv_buffer if recv_buffer is not None else new_recv_buffer()
         self._muxer: MuxerMachine | None = None
-        self._noise: SecureTransport | None = None  # Noise or TLS record layer
+        self._secure: SecureTransport | None = None  # Noise or TLS record layer
         self._streams: dict[int, Stream] = {}
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -219,8 +219,8 @@ class Connection(asyncio.BufferedProtocol):
         self._direct = 0
         try:
             if self.state is ConnectionState.OPEN:
-                assert self._noise is not None and self._muxer is not None
-                plaintext = self._noise.decrypt(data)
+                assert self._secure is not None and self._muxer is not None
+                plaintext = self._secure.decrypt(data)
                 if plaintext:
                     self._dispatch(self._muxer.receive_data(plaintext, _now()))
                 self._flush()
@@ -376,14 +376,14 @@ class Connection(asyncio.BufferedProtocol):
         self.security = complete.security
         self.muxer = complete.muxer
         self.early_muxer = complete.early_muxer
-        self._noise = complete.transport
+        self._secure = complete.transport
         self._muxer = self._make_muxer(complete.muxer, self.direction is Direction.OUTBOUND)
         parts = getattr(self._muxer, "data_to_send_parts", None)
-        gather = getattr(self._noise, "encrypt_gather", None)
+        gather = getattr(self._secure, "encrypt_gather", None)
         if parts is not None and gather is not None:  # no joined copy of bulk payloads
             self._pending_output, self._seal = parts, gather
         else:
-            self._pending_output, self._seal = self._muxer.data_to_send, self._noise.encrypt
+            self._pending_output, self._seal = self._muxer.data_to_send, self._secure.encrypt
         if not self._muxer.has_flow_control:
             self._pause_threshold = self._stream_buffer_limit
             self._over = set()
@@ -513,7 +513,7 @@ class Connection(asyncio.BufferedProtocol):
                 return
             # Only flow control makes a read owe the remote a frame (a yamux window update, due
             # every half window): no flush for the rest.
-            if muxer.has_flow_control and getattr(muxer, "has_output", True):
+            if muxer.has_flow_control and muxer.has_output:
                 self._schedule_flush()
 
     def _close_stream(self, stream: Stream) -> None:
@@ -662,8 +662,8 @@ class Connection(asyncio.BufferedProtocol):
             # The muxer may have queued a goodbye (e.g. yamux GoAway(protocol error)).
             try:
                 out = self._muxer.data_to_send()
-                if out and self._transport is not None and self._noise is not None:
-                    self._transport.write(self._noise.encrypt(out))
+                if out and self._transport is not None and self._secure is not None:
+                    self._transport.write(self._secure.encrypt(out))
             except Libp2pError:
                 pass
         self._teardown(exc)
@@ -700,7 +700,7 @@ class Connection(asyncio.BufferedProtocol):
             self.ready.set_exception(exc)
             self.ready.exception()  # retrieved: the dialer may have given up already
         self._muxer = None
-        self._noise = None
+        self._secure = None
         self._pending_output = self._seal = None
         self._upgrader = None
         self._held = None

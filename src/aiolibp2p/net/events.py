@@ -55,6 +55,11 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
 
+    @property
+    def has_subscribers(self) -> bool:
+        """Whether anyone listens (an event nobody receives need not be built)."""
+        return bool(self._subs)
+
     def subscribe(self, maxlen: int = 1024) -> Subscription:
         sub = Subscription(self, maxlen)
         self._subs.add(sub)

@@ -255,7 +255,7 @@ class Host:
         if conn.remote_public_key is not None:
             with contextlib.suppress(ValueError):
                 self.peerstore.add_public_key(peer, conn.remote_public_key)
-        if self._events._subs:  # events cost nothing while nobody listens
+        if self._events.has_subscribers:  # events cost nothing while nobody listens
             self._events.emit(
                 ConnectionOpened(
                     peer, conn.direction.value, str(conn.remote_addr), conn.muxer or ""
@@ -268,7 +268,7 @@ class Host:
 
     def _connection_closed(self, conn: Connection) -> None:
         peer = conn.remote_peer
-        listening = bool(self._events._subs)
+        listening = self._events.has_subscribers
         if listening:
             self._events.emit(ConnectionClosed(peer, conn.direction.value, str(conn.error or "")))
         if not self.swarm.connections(peer):
@@ -277,7 +277,7 @@ class Host:
                 self._events.emit(PeerDisconnected(peer))
 
     def _identified(self, conn: Connection, info: IdentifyInfo) -> None:
-        if not self._events._subs:
+        if not self._events.has_subscribers:
             return
         self._events.emit(
             PeerIdentified(conn.remote_peer, tuple(info.protocols or ()), info.agent_version)

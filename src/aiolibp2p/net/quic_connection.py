@@ -21,7 +21,6 @@ certificate (the libp2p TLS spec's mutual authentication).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import time
@@ -390,7 +389,7 @@ class QuicConn(Connection):
         return sid in self.quic._streams
 
     def _remote_reset(self, sid: int) -> None:
-        stream = self._streams.pop(sid, None)
+        stream = self._forget(sid)
         self._blocked.discard(sid)
         quic = self.quic
         # A libp2p reset aborts both directions: answer RESET_STREAM with a reset of our half
@@ -401,7 +400,6 @@ class QuicConn(Connection):
             qstream = quic._streams.get(sid)
             if qstream is not None and not qstream.receiver.is_finished:
                 quic.stop_stream(sid, _RESET_CODE)
-        quic.consumed.pop(sid, None)
         if stream is not None:
             stream._fail(StreamResetError("stream reset by the remote"))
 
@@ -691,19 +689,17 @@ class QuicConn(Connection):
                 self._schedule_flush()
         self._forget_if_done(stream)
 
-    def _forget_if_done(self, stream: Stream) -> None:
-        if stream._eof and (stream._closed_write or stream._error is not None):
-            self._streams.pop(stream.stream_id, None)
-            self.quic.consumed.pop(stream.stream_id, None)
+    def _forget(self, stream_id: int) -> Stream | None:
+        self.quic.consumed.pop(stream_id, None)
+        return super()._forget(stream_id)
 
     def _reset_stream(self, stream: Stream) -> None:
         sid = stream.stream_id
-        self._streams.pop(sid, None)
+        self._forget(sid)
         self._blocked.discard(sid)
         if self.state is not ConnectionState.OPEN:
             return
         quic = self.quic
-        quic.consumed.pop(sid, None)
         qstream = quic._streams.get(sid)
         if qstream is None:
             return
@@ -720,11 +716,6 @@ class QuicConn(Connection):
         self._schedule_flush()
 
     # ----------------------------------------------------------------------------- closing
-
-    async def close(self) -> None:
-        """Close with CONNECTION_CLOSE (no error); returns once closed."""
-        self._fail(ConnectionClosedError("connection closed locally"), log_it=False)
-        await asyncio.shield(self.closed)
 
     def abort(self) -> None:
         """Close at once (a CONNECTION_CLOSE is still sent when the handshake got far enough)."""
@@ -756,33 +747,13 @@ class QuicConn(Connection):
         self._finish(exc)
 
     def _finish(self, exc: BaseException) -> None:
-        """Tear down: fail streams and futures, unregister from the endpoint."""
+        """Tear down: unregister from the endpoint, fail streams and futures."""
         if self.state is ConnectionState.CLOSED:
             return
-        was_open = self.state is ConnectionState.OPEN
-        self.state = ConnectionState.CLOSED
-        if self.error is None:
-            self.error = exc
-        for handle in (self._flush_handle, self._timer):
-            if handle is not None:
-                handle.cancel()
-        self._flush_handle = self._timer = None
-        self._timer_deadline = None
-        streams, self._streams = self._streams, {}
-        for stream in streams.values():
-            stream._fail(StreamResetError(f"connection closed: {exc}"))
+        self._endpoint.connection_closed(self)
         self._blocked.clear()
         self._sending.clear()
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        if not self.ready.done():
-            self.ready.set_exception(exc)
-            self.ready.exception()  # retrieved: the dialer may have given up already
-        self._endpoint.connection_closed(self)
-        if was_open:
-            self._on_closed(self)
+        self._teardown(exc)  # no transport: ends CLOSED
         if not self.closed.done():
             self.closed.set_result(None)
 

@@ -24,10 +24,9 @@ from aiolibp2p.config import MPLEX, YAMUX, HostConfig
 from aiolibp2p.core.errors import ConnectionClosedError, DialError, Libp2pError, MultiaddrError
 from aiolibp2p.core.multiaddr import Multiaddr, transport_family
 from aiolibp2p.core.peer import PeerId
-from aiolibp2p.net._compat import timeout
 from aiolibp2p.net._compat import timeout as _timeout
 from aiolibp2p.net.connection import Connection, new_recv_buffer, random_key
-from aiolibp2p.net.dial_ranking import rank_addrs
+from aiolibp2p.net.dial_ranking import QUIC_FAMILY, rank_addrs
 from aiolibp2p.net.stream import Direction, Stream
 from aiolibp2p.net.transports.tcp import bound_multiaddrs, dial_tcp, is_tcp, listen_tcp
 from aiolibp2p.proto.muxer import MuxerMachine
@@ -93,7 +92,7 @@ def _muxer_factory(config: HostConfig) -> Callable[[str, bool], MuxerMachine]:
 
 
 def _is_quic(addr: Multiaddr) -> bool:
-    return transport_family(addr) == "quic-v1"
+    return transport_family(addr) == QUIC_FAMILY
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +225,7 @@ class Swarm:
             stream_buffer_limit=config.max_stream_buffer,
             recv_buffer=self._recv_buffer,
         )
-        self._pending.add(conn)
-        conn.closed.add_done_callback(lambda _f: self._pending.discard(conn))
+        self._track_pending(conn)
         return conn
 
     # -------------------------------------------------------------------------- connections
@@ -437,7 +435,7 @@ class Swarm:
     async def _dial_quic(self, peer: PeerId, addr: Multiaddr) -> Connection:
         conn = await self._quic_transport().dial(addr, peer)
         try:
-            async with timeout(self.config.dial_timeout):
+            async with _timeout(self.config.dial_timeout):
                 return await conn.ready
         except BaseException:
             conn.abort()

@@ -121,6 +121,11 @@ class MuxerMachine(abc.ABC):
     def data_to_send(self) -> bytes:
         """Drain the bytes queued for the wire (``b""`` when there are none)."""
 
+    @property
+    def has_output(self) -> bool:
+        """Whether :meth:`data_to_send` may return bytes (a muxer that cannot tell: True)."""
+        return True
+
     @abc.abstractmethod
     def open_stream(self, now: float) -> int:
         """Open an outbound stream and return its id (the SYN may ride on the first data)."""

@@ -319,8 +319,10 @@ class PreparedIdentify:
 
     Takes the arguments of :func:`build_identify` except ``observed_addr``, which differs per
     connection: :meth:`encode` inserts it into the prepared bytes (where a full encode would put
-    it, so the output is the same).  The prepared message keeps :data:`OBSERVED_ADDR_RESERVE`
-    bytes of the 4 KiB free for it; a longer observed address falls back to a full encode.
+    it, so the output is :func:`build_identify`'s while the cap cuts nothing).  The prepared
+    message keeps :data:`OBSERVED_ADDR_RESERVE` bytes of the 4 KiB free for it (so near the cap
+    it may cut a little more than a full encode); a longer observed address falls back to a full
+    encode.
     """
 
     __slots__ = ("_full", "_head", "_tail", "dropped_listen_addrs", "dropped_protocols")

@@ -238,12 +238,9 @@ class XXHandshakeState:
         prologue: bytes = b"",
     ) -> None:
         self._initiator = bool(initiator)
-        if isinstance(static_key, StaticKeyPair):
-            self._s = static_key._private
-            self._s_pub = static_key.public
-        else:
-            self._s = _private_key(static_key, "static_key")
-            self._s_pub = self._s.public_key().public_bytes_raw()
+        pair = static_key if isinstance(static_key, StaticKeyPair) else StaticKeyPair(static_key)
+        self._s = pair._private
+        self._s_pub = pair.public
         self._e = _private_key(ephemeral_key, "ephemeral_key")
         self._e_pub = self._e.public_key().public_bytes_raw()
         self._rs: bytes | None = None

@@ -242,6 +242,17 @@ def _as_bytes(name: str, value: object) -> bytes:
     return bytes(value)
 
 
+def _encode_payload(identity_key: PrivateKey, signature: bytes, muxers: tuple[str, ...]) -> bytes:
+    """Our serialized ``NoiseHandshakePayload``: the public identity key, its ``signature`` of
+    the static key and the ``muxers`` extension (omitted when empty)."""
+    message: Any = payload_pb2.NoiseHandshakePayload(
+        identity_key=identity_key.public_key().to_protobuf(), identity_sig=signature
+    )
+    if muxers:
+        message.extensions.stream_muxers.extend(muxers)
+    return bytes(message.SerializeToString(deterministic=True))
+
+
 class NoiseStaticKey:
     """A static Noise key with the identity key's signature of it, for many handshakes.
 
@@ -277,13 +288,7 @@ class NoiseStaticKey:
         """Our serialized ``NoiseHandshakePayload`` announcing ``muxers`` (checked tuple)."""
         payload = self._payloads.get(muxers)
         if payload is None:
-            message: Any = payload_pb2.NoiseHandshakePayload(
-                identity_key=self.identity_key.public_key().to_protobuf(),
-                identity_sig=self.signature,
-            )
-            if muxers:
-                message.extensions.stream_muxers.extend(muxers)
-            payload = bytes(message.SerializeToString(deterministic=True))
+            payload = _encode_payload(self.identity_key, self.signature, muxers)
             if len(self._payloads) >= self.MAX_PAYLOADS:
                 self._payloads.clear()
             self._payloads[muxers] = payload
@@ -570,13 +575,8 @@ class NoiseHandshake:
         events.append(HandshakeComplete(self._result))
 
     def _make_payload(self, identity_key: PrivateKey, static_public_key: bytes) -> bytes:
-        message: Any = payload_pb2.NoiseHandshakePayload(
-            identity_key=identity_key.public_key().to_protobuf(),
-            identity_sig=identity_key.sign(STATIC_KEY_SIGNATURE_PREFIX + static_public_key),
-        )
-        if self._muxers:
-            message.extensions.stream_muxers.extend(self._muxers)
-        return bytes(message.SerializeToString(deterministic=True))
+        signature = identity_key.sign(STATIC_KEY_SIGNATURE_PREFIX + static_public_key)
+        return _encode_payload(identity_key, signature, self._muxers)
 
     def _verify_payload(
         self, payload: bytes, remote_static: bytes

@@ -64,6 +64,7 @@ from aiolibp2p.core.errors import (
 )
 from aiolibp2p.core.peer import PeerId
 
+from . import PROTOCOL_ID
 from .certificate import (
     ALPN,
     CERTIFICATE_LIFETIME,
@@ -85,8 +86,6 @@ __all__ = [
     "TlsTransport",
 ]
 
-#: The multistream-select protocol id of libp2p TLS.
-PROTOCOL_ID: Final = "/tls/1.0.0"
 #: Largest TLS 1.3 record body (TLSCiphertext: 2**14 + 256, RFC 8446 section 5.2).
 MAX_RECORD_SIZE: Final = 2**14 + 256
 
@@ -101,6 +100,8 @@ _READ_SIZE: Final = _PLAINTEXT_RECORD
 #: Plaintext or ciphertext handed to OpenSSL per call by the transport.
 _SLICE: Final = 64 * 1024
 _SLICE_OVERHEAD: Final = (_SLICE // _PLAINTEXT_RECORD + 1) * _RECORD_OVERHEAD + 512
+#: SSL_MODE_ENABLE_PARTIAL_WRITE (openssl/ssl.h); pyOpenSSL has no name for it.
+_MODE_ENABLE_PARTIAL_WRITE: Final = 0x1
 #: Largest single ``bio_read``: bigger buffers cost more in allocation than the calls they save.
 _MAX_READ: Final = 256 * 1024 + 512
 
@@ -208,6 +209,11 @@ class TlsConfig:
         ctx.set_verify(mode, _verify_callback)
         ctx.set_options(SSL.OP_NO_TICKET)
         ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)  # idle connections keep no record buffers
+        # The write BIO is memory: one SSL_write may seal a whole slice rather than one record
+        # per call (pyOpenSSL enables partial writes; clear_mode exists from pyOpenSSL 25.3).
+        clear_mode = getattr(ctx, "clear_mode", None)
+        if clear_mode is not None:
+            clear_mode(_MODE_ENABLE_PARTIAL_WRITE)
         ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
         return ctx
 
@@ -273,8 +279,8 @@ class TlsTransport:
         start = 0
         try:
             while start < length:
-                # Slices keep OpenSSL's memory BIO small; each send seals up to one record
-                # (pyOpenSSL enables partial writes).
+                # Slices keep OpenSSL's memory BIO small; a send seals the whole slice, or one
+                # record where partial writes stay enabled (pyOpenSSL < 25.3).
                 end = min(start + _SLICE, length)
                 while start < end:
                     start += send(view[start:end])
