@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeAlias
 
@@ -99,11 +99,12 @@ _PLAINTEXT_RECORD: Final = 2**14
 _READ_SIZE: Final = _PLAINTEXT_RECORD
 #: Plaintext or ciphertext handed to OpenSSL per call by the transport.
 _SLICE: Final = 64 * 1024
-_SLICE_OVERHEAD: Final = (_SLICE // _PLAINTEXT_RECORD + 1) * _RECORD_OVERHEAD + 512
 #: SSL_MODE_ENABLE_PARTIAL_WRITE (openssl/ssl.h); pyOpenSSL has no name for it.
 _MODE_ENABLE_PARTIAL_WRITE: Final = 0x1
 #: Largest single ``bio_read``: bigger buffers cost more in allocation than the calls they save.
 _MAX_READ: Final = 256 * 1024 + 512
+#: Ciphertext left in OpenSSL's memory BIO before ``encrypt_gather`` reads it out.
+_DRAIN_AT: Final = _MAX_READ - 512
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -267,31 +268,63 @@ class TlsTransport:
 
     def encrypt(self, data: Buffer) -> bytes:
         """Seal ``data`` into TLS records and return them (``b""`` for ``b""``)."""
-        length = len(data)
-        if not length:
+        if not len(data):
             return b""
-        if self._eof:
-            raise LocalProtocolError("the TLS session is closed")
-        ssl = self._ssl
-        send = ssl.send
-        view = memoryview(data)
-        out: list[bytes] = []
-        start = 0
-        try:
-            while start < length:
-                # Slices keep OpenSSL's memory BIO small; a send seals the whole slice, or one
-                # record where partial writes stay enabled (pyOpenSSL < 25.3).
-                end = min(start + _SLICE, length)
-                while start < end:
-                    start += send(view[start:end])
-                out.append(self._drain(_SLICE + _SLICE_OVERHEAD))
-        except SSL.Error as exc:
-            raise LocalProtocolError(f"TLS encryption failed: {_reason(exc)}") from None
-        return out[0] if len(out) == 1 else b"".join(out)
+        return self.encrypt_gather((data,))
 
     def encrypt_many(self, chunks: Sequence[Buffer]) -> bytes:
         """Seal the chunks one after another in one output buffer."""
-        return self.encrypt(b"".join(chunks))
+        return self.encrypt_gather(chunks)
+
+    def encrypt_gather(self, parts: Sequence[Buffer]) -> bytes:
+        """Seal the concatenation of ``parts`` without joining them first.
+
+        Parts under one record's worth of plaintext are gathered (a muxer's frame headers);
+        a larger part is sealed where it lies in whole records, after topping the gathered
+        bytes up to a whole record from its start, and its tail is gathered: every record but
+        the last is full, as with ``encrypt(b"".join(parts))``.  The records are
+        read out of OpenSSL's memory buffer in pieces of up to ``_MAX_READ`` (a buffer that
+        grows larger makes ``SSL_write`` slow: the buffer is reallocated as it grows).
+        """
+        if self._eof:
+            raise LocalProtocolError("the TLS session is closed")
+        send = self._ssl.send
+        small = bytearray()
+        out: list[bytes] = []
+        queued = 0  # ciphertext bytes in OpenSSL's memory BIO
+        try:
+            for part in parts:
+                length = len(part)
+                if length < _PLAINTEXT_RECORD:
+                    small += part
+                    if len(small) < _SLICE:
+                        continue
+                    queued += _seal_all(send, small)
+                    small = bytearray()
+                else:
+                    view = memoryview(part)
+                    start = 0
+                    if small:
+                        start = -len(small) % _PLAINTEXT_RECORD
+                        small += view[:start]
+                        queued += _seal_all(send, small)
+                        small = bytearray()
+                    # Whole records in place; the tail waits for what follows.
+                    stop = length - (length - start) % _PLAINTEXT_RECORD
+                    queued += _seal_all(send, view[start:stop])
+                    small += view[stop:]
+                if queued >= _DRAIN_AT:
+                    out.append(self._drain(queued + 512))
+                    queued = 0
+            if small:
+                queued += _seal_all(send, small)
+        except SSL.Error as exc:
+            raise LocalProtocolError(f"TLS encryption failed: {_reason(exc)}") from None
+        if queued:
+            out.append(self._drain(queued + 512))
+        if len(out) == 1:
+            return out[0]
+        return b"".join(out)
 
     def decrypt(self, data: Buffer) -> bytes:
         """Open every complete record of the buffered bytes followed by ``data``; return the
@@ -380,6 +413,17 @@ class HandshakeComplete:
     """The handshake succeeded (same shape as the Noise event)."""
 
     result: HandshakeResult
+
+
+def _seal_all(send: Callable[[Buffer], int], data: Buffer) -> int:
+    """Hand ``data`` to ``SSL_write`` (in slices, so OpenSSL's buffer grows by one slice's
+    records per call); returns the ciphertext bytes that adds (TLS 1.3: 22 per record)."""
+    view = memoryview(data)
+    length = len(view)
+    start = 0
+    while start < length:
+        start += send(view[start : start + _SLICE])
+    return length + -(-length // _PLAINTEXT_RECORD) * _RECORD_OVERHEAD
 
 
 def _reason(exc: BaseException) -> str:
