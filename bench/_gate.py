@@ -9,7 +9,9 @@ busier machine moves both sides of it:
   operations, best of ``--micro-repeats``);
 * ``e2e``: 1-stream TCP+Noise+yamux throughput (256 MiB, compiled, uvloop) over raw uvloop TCP
   (same size and write size), and over the pure build (same size); runs interleaved;
-* ``noise``: our Noise framing (compiled) over raw ChaCha20-Poly1305 on 65519-byte frames.
+* ``noise``: our Noise framing (compiled) over raw ChaCha20-Poly1305 on 65519-byte frames;
+* ``transports``: 1-stream TCP+TLS+yamux and QUIC-v1 throughput (compiled, uvloop) over
+  TCP+Noise+yamux, runs interleaved (``--transport-size`` for TCP, ``--quic-size`` for QUIC).
 
 A ratio under its floor in ``bench/thresholds.toml`` is measured once more (a shared machine
 has bad seconds); if it is still under, the gate prints a loud FAIL line per ratio and exits 1.
@@ -115,6 +117,40 @@ def measure_e2e(size: str, rounds: int) -> dict[str, float]:
     return out
 
 
+def measure_transports(tcp_size: str, quic_size: str, rounds: int) -> dict[str, float]:
+    """Interleaved rounds of TCP+Noise, TCP+TLS (both yamux) and QUIC: ratios of the median
+    MiB/s (``*_vs_noise``) and of the median CPU seconds per GiB of both processes together,
+    TCP+Noise's over the variant's (``*_cpu_vs_noise``: higher is better; steadier than
+    wall-clock on a shared machine)."""
+    tput = [str(E2E / "throughput.py"), "--muxer", "yamux", "--repeat", "2", "--warmup", "8MiB"]
+    variants = {
+        "noise": [*tput, "--size", tcp_size, "--security", "noise"],
+        "tls": [*tput, "--size", tcp_size, "--security", "tls"],
+        "quic": [*tput, "--size", quic_size, "--transport", "quic"],
+    }
+    mib_s: dict[str, dict[str, list[float]]] = {v: {"upload": [], "download": []} for v in variants}
+    cpu: dict[str, dict[str, list[float]]] = {v: {"upload": [], "download": []} for v in variants}
+    for _ in range(rounds):
+        for variant, argv in variants.items():
+            r = run_json(argv)
+            (res,) = r["results"].values()
+            for d in ("upload", "download"):
+                mib_s[variant][d].extend(res[d]["runs_mib_s"])
+                cpu[variant][d].append(
+                    (res[d]["client_cpu_s"] + res[d]["server_cpu_s"]) / r["size"] * 2**30
+                )
+    out: dict[str, float] = {}
+    for d in ("upload", "download"):
+        noise = statistics.median(mib_s["noise"][d])
+        noise_cpu = statistics.median(cpu["noise"][d])
+        out[f"noise_{d}_mib_s"] = noise
+        for variant in ("tls", "quic"):
+            out[f"{variant}_{d}_mib_s"] = statistics.median(mib_s[variant][d])
+            out[f"{variant}_{d}_vs_noise"] = out[f"{variant}_{d}_mib_s"] / noise
+            out[f"{variant}_{d}_cpu_vs_noise"] = noise_cpu / statistics.median(cpu[variant][d])
+    return out
+
+
 def measure_noise() -> dict[str, float]:
     r = run_json([str(E2E / "aead.py"), "--impl", "compiled", "--seconds", "0.2", "--repeat", "5"])
     return {"seal_vs_aead": r["seal_ratio"], "open_vs_aead": r["open_ratio"]}
@@ -134,8 +170,10 @@ def check(
     under = [k for k, floor in floors.items() if figures.get(k, float("inf")) < float(floor)]
     missing = [k for k in floors if k not in figures]
     if under:
-        log.append(f"gate: {group}: {', '.join(under)} under the floor; measuring again")
-        print(log[-1], file=sys.stderr, flush=True)
+        first = ", ".join(f"{k} {figures[k]:.3f}" for k in under)
+        print(
+            f"gate: {group}: {first} under the floor; measuring again", file=sys.stderr, flush=True
+        )
         again = measure()
         for k in under:
             figures[k] = max(figures[k], again.get(k, 0.0))
@@ -159,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-micro", action="store_true")
     parser.add_argument("--no-e2e", action="store_true")
     parser.add_argument("--no-noise", action="store_true")
+    parser.add_argument("--no-transports", action="store_true")
+    parser.add_argument("--transport-size", default="256MiB", help="TCP size, transports group")
+    parser.add_argument("--quic-size", default="32MiB", help="QUIC size, transports group")
     parser.add_argument("--micro-repeats", type=int, default=5)
     parser.add_argument("--size", default="256MiB")
     parser.add_argument("--rounds", type=int, default=3)
@@ -182,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         groups.append(("e2e", lambda: measure_e2e(args.size, args.rounds)))
     if not args.no_noise:
         groups.append(("noise", measure_noise))
+    if not args.no_transports:
+        groups.append(
+            (
+                "transports",
+                lambda: measure_transports(args.transport_size, args.quic_size, args.rounds),
+            )
+        )
     for group, measure in groups:
         try:
             fails, figs = check(group, thresholds.get(group, {}), measure, log)

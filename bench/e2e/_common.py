@@ -412,6 +412,67 @@ def finish_profiled(args: Any, server: Child, client: Child) -> None:
     child.proc.wait(timeout=120)
 
 
+# ---------------------------------------------------------------------- transports, security
+
+#: ``--transport`` -> the address a benchmark server listens on.
+LISTEN_ADDRS = {"tcp": "/ip4/127.0.0.1/tcp/0", "quic": "/ip4/127.0.0.1/udp/0/quic-v1"}
+TRANSPORTS = tuple(LISTEN_ADDRS)
+#: ``--security`` -> protocol id (TCP only: QUIC always runs its built-in TLS 1.3).
+SECURITY_IDS = {"noise": "/noise", "tls": "/tls/1.0.0"}
+
+
+def add_transport_args(parser: Any) -> None:
+    """``--transport tcp|quic`` and ``--security noise|tls`` (see :func:`resolve_security`)."""
+    parser.add_argument("--transport", choices=TRANSPORTS, default="tcp")
+    parser.add_argument(
+        "--security",
+        choices=tuple(SECURITY_IDS),
+        default=None,
+        help="TCP: noise (default) or tls; QUIC: tls (built in, the only choice)",
+    )
+
+
+def resolve_security(parser: Any, args: Any) -> None:
+    """Fill in ``args.security``'s default for ``args.transport``; reject QUIC with Noise."""
+    if args.security is None:
+        args.security = "tls" if args.transport == "quic" else "noise"
+    elif args.transport == "quic" and args.security != "tls":
+        parser.error("QUIC has TLS 1.3 built in: --security noise applies to TCP only")
+
+
+def transport_options(transport: str, security: str, *, listen: bool) -> list[Any]:
+    """Host options for one transport and security (inside children: imports aiolibp2p)."""
+    from aiolibp2p import options as o
+
+    opts: list[Any] = []
+    if transport == "tcp":
+        opts.append(o.security(SECURITY_IDS[security]))
+    if listen:
+        opts.append(o.listen(LISTEN_ADDRS[transport]))
+    return opts
+
+
+def early_data_options(*protocols: str) -> list[Any]:
+    """``early_data_protocols(*protocols)`` (QUIC 0-RTT, besides ping and identify) if this
+    aiolibp2p has it; else nothing (the streams then wait for the handshake)."""
+    from aiolibp2p import options as o
+
+    option = getattr(o, "early_data_protocols", None)
+    return [] if option is None else [option(*protocols)]
+
+
+def set_idempotent_handler(host: Any, protocol: str, handler: Any) -> bool:
+    """Serve ``protocol`` marked idempotent (may run on 0-RTT data) if the host supports the
+    flag, else as a plain handler; returns whether it was marked."""
+    import inspect
+
+    if "idempotent" in inspect.signature(host.set_stream_handler).parameters:
+        host.set_stream_handler(protocol, handler, idempotent=True)
+        return True
+    host.set_stream_handler(protocol, handler)
+    return False
+
+
 async def timed_echo_connect(host: Any, info: Any, protocol: str) -> tuple[Any, float, float]:
     """Connect ``host`` to ``info`` and echo one byte on a new ``protocol`` stream.
 

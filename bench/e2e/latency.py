@@ -2,14 +2,20 @@
 """Loopback latency of our host: new connection + stream + 1-byte echo, and ping RTT.
 
     python bench/e2e/latency.py [--connections 200] [--pings 1000] [--muxer yamux]
-                                [--impl compiled|pure] [--loop uvloop|asyncio]
+                                [--transport tcp|quic] [--impl compiled|pure]
+                                [--loop uvloop|asyncio]
 
 Client and server are separate processes (``_node.py`` serves ``/echo/1.0.0``).
 
 * **connect + stream + echo**: ``--connections`` times, one after the other, on one client host:
-  ``host.connect()`` (TCP + multistream + Noise XX + muxer), ``new_stream([/echo/1.0.0])``,
+  ``host.connect()`` (TCP + multistream + Noise XX + muxer; with ``--transport quic`` a QUIC-v1
+  handshake with libp2p TLS instead, the server listening on ``/ip4/127.0.0.1/udp/0/quic-v1``),
+  ``new_stream([/echo/1.0.0])``,
   write 1 byte, read it back; timed from before ``connect`` to the echoed byte; the connection is
   then closed (untimed) before the next.  Median and p95 (and the connect share alone).
+  Over QUIC the client resumes each connection with the session ticket of the one before (as
+  repeated dials of one peer do); ``--no-resume`` drops it first, so every handshake is a full
+  one with certificates (as a first dial of a peer).
 * **ping RTT**: ``--pings`` times ``host.ping()`` on one open connection (its ping stream stays
   open), timed around the call; the library's own RTT figure is reported too.
 * **raw TCP ping-pong** (the floor, same run, same pinning): 1 byte back and forth between two
@@ -40,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     HERE,
+    LISTEN_ADDRS,
+    TRANSPORTS,
     Child,
     add_common_args,
     add_profile_args,
@@ -90,6 +98,8 @@ async def client(args: argparse.Namespace) -> None:
                 if i == args.warmup:
                     await mark("conn-start")
                     c0 = cpu_self()
+                if args.no_resume:
+                    forget_session(host, info.peer_id)
                 stream, connect_ms, total_ms = await timed_echo_connect(host, info, ECHO)
                 conn = stream.connection
                 if i >= args.warmup:
@@ -126,6 +136,13 @@ async def client(args: argparse.Namespace) -> None:
         await host.close()
 
 
+def forget_session(host: object, peer: object) -> None:
+    """Drop the QUIC session ticket the client holds for ``peer`` (``--no-resume``)."""
+    quic = getattr(getattr(host, "swarm", None), "_quic", None)
+    if quic is not None:
+        quic.tickets.take_client(peer)
+
+
 def orchestrate(args: argparse.Namespace) -> int:
     result = base_result(SCENARIO, args)
     result.update(
@@ -135,8 +152,11 @@ def orchestrate(args: argparse.Namespace) -> int:
             "muxer": args.muxer,
             "identify": not args.no_identify,
             "pin": args.pin,
+            "transport": args.transport,
         }
     )
+    if args.no_resume:
+        result["resume"] = False
     env = child_env(args.impl)
     common = ["--impl", args.impl, "--loop", args.loop, "--muxer", args.muxer]
     if args.no_identify:
@@ -145,9 +165,15 @@ def orchestrate(args: argparse.Namespace) -> int:
     server_cpu: dict[str, float] = {}
     try:
         with children() as kids:
+            if args.transport == "tcp":
+                server_argv = script_argv(HERE / "_node.py", *common)
+            else:  # _node.py's server, listening on QUIC (see serve_on)
+                server_argv = script_argv(
+                    Path(__file__), *common, "--role", "server", "--transport", args.transport
+                )
             server = Child(
                 profiled(
-                    script_argv(HERE / "_node.py", *common),
+                    server_argv,
                     args.profile_out if args.profile == "server" else None,
                 ),
                 env=pinned_env(env, cpus[0]),
@@ -159,6 +185,8 @@ def orchestrate(args: argparse.Namespace) -> int:
             client_args += ["--connections", str(args.connections), "--pings", str(args.pings)]
             client_args += ["--warmup", str(args.warmup), "--timeout", str(args.timeout)]
             client_args += ["--ping-warmup", str(args.ping_warmup), "--phase", args.phase]
+            if args.no_resume:
+                client_args.append("--no-resume")
             cli = Child(
                 profiled(
                     script_argv(Path(__file__), *client_args),
@@ -184,6 +212,8 @@ def orchestrate(args: argparse.Namespace) -> int:
             )
     except Exception as exc:
         return fail(SCENARIO, args, exc)
+    if args.transport != "tcp" and "muxer" in msg:
+        result["muxer"] = msg["muxer"]  # what the connection reports ("quic-v1")
     for key in ("echo_ms", "connect_ms", "ping_us", "ping_library_us"):
         if key in msg:
             result[key] = {
@@ -217,6 +247,17 @@ def orchestrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_on(listen: str, args: argparse.Namespace) -> int:
+    """Run ``_node.py``'s server, listening on ``listen`` instead of its TCP address."""
+    import _node
+
+    _node.LOCAL = listen
+    argv = ["--impl", args.impl, "--loop", args.loop, "--muxer", args.muxer]
+    if args.no_identify:
+        argv.append("--no-identify")
+    return _node.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser, default_timeout=300.0)
@@ -225,7 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--ping-warmup", type=int, default=50)
     parser.add_argument("--muxer", choices=("yamux", "mplex"), default="yamux")
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="tcp",
+        help="tcp (+ Noise + --muxer) or quic (QUIC-v1 + TLS; --muxer unused)",
+    )
     parser.add_argument("--no-identify", action="store_true", help="diagnostic: identify off")
+    parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="QUIC diagnostic: the client forgets its session ticket before each connection "
+        "(every handshake a full one, with certificates)",
+    )
     parser.add_argument(
         "--raw-pings",
         type=int,
@@ -244,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.raw_pings is None:
         args.raw_pings = args.pings
+    if args.role == "server":
+        return serve_on(LISTEN_ADDRS[args.transport], args)
     if args.role == "client":
         raise_nofile()
         check_impl(args.impl)

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Loopback throughput of our host: TCP + Noise + yamux (or mplex), client and server processes.
+"""Loopback throughput of our host: TCP + Noise (or TLS) + yamux (or mplex), or QUIC-v1.
 
     python bench/e2e/throughput.py [--size 1GiB] [--muxer yamux,mplex] [--streams 1]
                                    [--direction upload,download] [--repeat 3]
+                                   [--transport tcp|quic] [--security noise|tls]
                                    [--impl compiled|pure] [--loop uvloop|asyncio]
+
+Client and server are separate processes (the server is this script's ``--role server``).
+``--transport tcp`` (default) secures with ``--security noise`` (default) or ``tls`` (TLS 1.3,
+``/tls/1.0.0``) and muxes with each ``--muxer`` in turn; ``--transport quic`` uses QUIC-v1 with
+its built-in TLS 1.3 and native streams (``--muxer`` does not apply; results under ``"quic"``).
 
 Uses ``/perf/1.0.0`` (this harness's client and server in ``_node.py``: 64 KiB writes, 256 KiB
 reads; ``--perf library`` uses aiolibp2p's own perf service instead): upload sends ``size``
@@ -22,17 +28,18 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    HERE,
     MIB,
     Child,
     add_common_args,
     add_profile_args,
+    add_transport_args,
     base_result,
     check_impl,
     child_env,
@@ -46,11 +53,16 @@ from _common import (
     pinned_env,
     profiled,
     raise_nofile,
+    resolve_security,
     run_loop,
     script_argv,
+    stdin_closed_event,
+    transport_options,
 )
 
 SCENARIO = "throughput"
+#: The results key of QUIC's native streams (where TCP results are keyed by muxer).
+QUIC_KEY = "quic"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,10 +85,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="perf client and server: this harness's (default) or aiolibp2p.net.services.perf",
     )
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, client on CPU 1")
+    add_transport_args(parser)
     add_profile_args(parser, default_out="bench/results/profile.speedscope.json")
     parser.add_argument("--target", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    resolve_security(parser, args)
     args.muxers = [m for m in args.muxer.split(",") if m]
+    if args.transport == "quic":
+        args.muxers = [QUIC_KEY]  # native streams: --muxer does not apply
+    for m in args.muxers:
+        if m not in ("yamux", "mplex", QUIC_KEY) or (m == QUIC_KEY) != (args.transport == "quic"):
+            parser.error(f"unknown muxer {m!r} for --transport {args.transport}")
     args.directions = [d for d in args.direction.split(",") if d]
     for d in args.directions:
         if d not in ("upload", "download"):
@@ -86,18 +105,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def host_options_for(args: argparse.Namespace, *, listen: bool) -> list[Any]:
+    """Our host's options for ``args`` (its first muxer, transport and security)."""
+    from _node import host_options
+
+    muxer = args.muxers[0]
+    opts = host_options(
+        "yamux" if muxer == QUIC_KEY else muxer,
+        listen=False,
+        library_perf=listen and args.perf == "library",
+    )
+    return opts + transport_options(args.transport, args.security, listen=listen)
+
+
+# --------------------------------------------------------------------------------------- server
+
+
+async def serve(
+    args: argparse.Namespace,
+    extra: list[Any] | None = None,
+    setup: Callable[[Any], dict[str, Any]] | None = None,
+) -> None:
+    """``--role server``: our host on ``--transport``, serving /perf/1.0.0 and /echo/1.0.0
+    (``_node.py``'s handlers) until stdin closes.  ``extra``: more host options; ``setup(host)``
+    runs after the handlers are set and returns more fields for the ``listening`` line."""
+    from _node import serve_protocols
+
+    import aiolibp2p
+
+    host = await aiolibp2p.new_host(*host_options_for(args, listen=True), *(extra or []))
+    try:
+        serve_protocols(host, library_perf=args.perf == "library", read_size=args.read_size)
+        fields = setup(host) if setup is not None else {}
+        stop = stdin_closed_event()
+        emit(
+            {
+                "event": "listening",
+                "addr": str(host.full_addrs()[0]),
+                "twins": check_impl(args.impl),
+                **fields,
+            }
+        )
+        await stop.wait()
+    finally:
+        await host.close()
+
+
 # --------------------------------------------------------------------------------------- client
 
 
 async def client(args: argparse.Namespace) -> None:
-    from _node import host_options, perf_transfer
+    from _node import perf_transfer
 
     import aiolibp2p
     from aiolibp2p.net.host import PeerInfo
 
-    muxer = args.muxers[0]
     library = args.perf == "library"
-    host = await aiolibp2p.new_host(*host_options(muxer, listen=False))
+    host = await aiolibp2p.new_host(*host_options_for(args, listen=False))
     try:
         info = PeerInfo.from_multiaddr(args.target)
         conn = await host.connect(info)
@@ -139,6 +203,7 @@ async def client(args: argparse.Namespace) -> None:
                 "event": "result",
                 "results": results,
                 "muxer": conn.muxer,
+                "security": conn.security,
                 "twins": check_impl(args.impl),
             }
         )
@@ -151,13 +216,14 @@ async def client(args: argparse.Namespace) -> None:
 
 def measure_muxer(args: argparse.Namespace, muxer: str) -> dict[str, Any]:
     env = child_env(args.impl)
-    common = ["--impl", args.impl, "--loop", args.loop]
+    common = ["--impl", args.impl, "--loop", args.loop, "--transport", args.transport]
+    common += ["--security", args.security]
     with children() as kids:
-        server_args = [*common, "--muxer", muxer, "--perf", args.perf]
+        server_args = [*common, "--role", "server", "--muxer", muxer, "--perf", args.perf]
         server_args += ["--read-size", str(args.read_size)]
         server = Child(
             profiled(
-                script_argv(HERE / "_node.py", *server_args),
+                script_argv(Path(__file__), *server_args),
                 args.profile_out if args.profile == "server" else None,
             ),
             env=pinned_env(env, 0 if args.pin else None),
@@ -229,6 +295,7 @@ def measure_muxer(args: argparse.Namespace, muxer: str) -> dict[str, Any]:
         }
         i += n
     out["negotiated"] = msg["muxer"]
+    out["negotiated_security"] = msg.get("security")
     return out
 
 
@@ -243,6 +310,8 @@ def orchestrate(args: argparse.Namespace) -> int:
             "repeat": args.repeat,
             "perf": args.perf,
             "pinned": args.pin,
+            "transport": args.transport,
+            "security": args.security,
         }
     )
     try:
@@ -255,6 +324,11 @@ def orchestrate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.role == "server":
+        raise_nofile()
+        check_impl(args.impl)
+        run_loop(lambda: serve(args), args.loop, 24 * 3600.0)
+        return 0
     if args.role == "client":
         raise_nofile()
         check_impl(args.impl)

@@ -307,6 +307,221 @@ def test_udp_datagrams_are_delayed(aio: Any) -> None:
     aio(main, timeout=30)
 
 
+class _UdpPeer(asyncio.DatagramProtocol):
+    """A UDP socket that queues what it receives as (arrival time, data, source address) and,
+    with ``echo``, sends every datagram back to its source, prefixed with that source's port."""
+
+    def __init__(self, echo: bool = False) -> None:
+        self.echo = echo
+        self.queue: asyncio.Queue[tuple[float, bytes, Any]] = asyncio.Queue()
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.queue.put_nowait((time.perf_counter(), data, addr))
+        if self.echo:
+            self.transport.sendto(struct.pack(">H", addr[1]) + data, addr)
+
+    async def get(self, timeout: float = 5.0) -> tuple[float, bytes, Any]:
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+
+@contextlib.asynccontextmanager
+async def udp_peer(echo: bool = False, remote: Any = None) -> Any:
+    """A :class:`_UdpPeer` bound to loopback (connected to ``remote`` if given); closed after."""
+    loop = asyncio.get_running_loop()
+    peer = _UdpPeer(echo)
+    if remote is None:
+        await loop.create_datagram_endpoint(lambda: peer, local_addr=(LOCAL, 0))
+    else:
+        await loop.create_datagram_endpoint(lambda: peer, remote_addr=remote)
+    try:
+        yield peer
+    finally:
+        peer.transport.close()
+        await asyncio.sleep(0)
+
+
+def _addr(peer: _UdpPeer) -> tuple[str, int]:
+    return peer.transport.get_extra_info("sockname")[:2]  # type: ignore[no-any-return]
+
+
+def test_udp_each_direction_takes_half_the_rtt(aio: Any) -> None:
+    rtt = 0.040
+
+    async def main() -> None:
+        async with (
+            udp_peer(echo=True) as target,
+            DelayProxy(_addr(target), rtt=rtt, tcp=False) as proxy,
+            udp_peer(remote=proxy.udp_address) as client,
+        ):
+            assert proxy.tcp_address is None
+            ups, rounds = [], []
+            for i in range(5):
+                start = time.perf_counter()
+                client.transport.sendto(b"u%d" % i)
+                arrived, data, _ = await target.get()
+                assert data == b"u%d" % i
+                back, reply, _ = await client.get()
+                assert reply[2:] == data
+                ups.append(arrived - start)
+                rounds.append(back - start)
+            up, rnd = statistics.median(ups), statistics.median(rounds)
+            assert rtt / 2 * 0.95 <= up <= rtt / 2 + 0.015, ups
+            assert rtt * 0.95 <= rnd <= rtt + 0.025, rounds
+            assert rnd - up >= rtt / 2 * 0.95  # the reply was delayed too
+            assert proxy.link_up.stats.chunks == 5 and proxy.link_down.stats.chunks == 5
+
+    aio(main, timeout=30)
+
+
+def test_udp_session_per_client_address(aio: Any) -> None:
+    """Each client address gets its own socket towards the target; replies go back to the
+    client that sent the request, and only to it."""
+
+    async def main() -> None:
+        async with (
+            udp_peer(echo=True) as target,
+            DelayProxy(_addr(target), rtt=0.010, tcp=False) as proxy,
+            udp_peer(remote=proxy.udp_address) as a,
+            udp_peer(remote=proxy.udp_address) as b,
+        ):
+            seen_by_target = {}
+            for round_ in range(3):
+                for name, client in (("a", a), ("b", b)):
+                    client.transport.sendto(b"%s%d" % (name.encode(), round_))
+                for name, client in (("a", a), ("b", b)):
+                    _, reply, _ = await client.get()
+                    (port,) = struct.unpack(">H", reply[:2])
+                    assert reply[2:] == b"%s%d" % (name.encode(), round_)
+                    seen_by_target.setdefault(name, set()).add(port)
+            # one stable upstream address per client, a different one for each client
+            assert len(seen_by_target["a"]) == 1 and len(seen_by_target["b"]) == 1
+            assert seen_by_target["a"] != seen_by_target["b"]
+            assert {_addr(a)[1], _addr(b)[1]}.isdisjoint(seen_by_target["a"] | seen_by_target["b"])
+            assert proxy.udp_sessions == 2
+            assert a.queue.empty() and b.queue.empty()  # nothing crossed over
+
+    aio(main, timeout=30)
+
+
+def test_udp_rate_limit_and_bounded_queue(aio: Any) -> None:
+    """With a rate, datagrams leave one serialization time apart; a burst beyond the queue bound
+    is dropped (not queued without bound), and what gets through keeps its order."""
+    rate_bps = 8e6  # 1 MB/s: a 1000-byte datagram takes 1 ms
+    queue_bytes = 20_000
+
+    async def main() -> None:
+        async with (
+            udp_peer() as target,
+            DelayProxy(
+                _addr(target), rtt=0.010, rate_bps=rate_bps, tcp=False, queue_bytes=queue_bytes
+            ) as proxy,
+            udp_peer(remote=proxy.udp_address) as client,
+        ):
+            # 60 datagrams: well within the proxy socket's receive buffer (the kernel would
+            # drop a much larger burst before the proxy sees it)
+            sent_at = time.perf_counter()
+            for i in range(60):
+                client.transport.sendto(struct.pack(">I", i) + bytes(996))
+            dropped = 0
+            for _ in range(200):  # until the proxy has seen all 60 (bounded)
+                stats = proxy.link_up.stats
+                dropped = stats.datagrams_dropped
+                if stats.chunks + dropped >= 60:
+                    break
+                await asyncio.sleep(0.01)
+            passed = proxy.link_up.stats.chunks
+            assert passed + dropped == 60
+            assert dropped >= 25, (passed, dropped)  # ~20 fit the 20 kB backlog
+            assert passed >= 15, (passed, dropped)
+            arrivals = [await target.get() for _ in range(passed)]
+            order = [struct.unpack(">I", data[:4])[0] for _, data, _ in arrivals]
+            assert order == sorted(order)
+            # the last one left the link after all of them were serialized, then took half
+            # the RTT (a late timer only delays arrivals, so this lower bound is robust)
+            last = arrivals[-1][0] - sent_at
+            assert last >= 0.005 + 0.95 * passed * 1000 * 8 / rate_bps, (last, passed)
+            await asyncio.sleep(0.05)
+            assert target.queue.empty()  # the dropped ones never arrive
+
+    aio(main, timeout=30)
+
+
+def test_udp_idle_sessions_expire_and_the_session_limit_holds(aio: Any) -> None:
+    async def main() -> None:
+        async with (
+            udp_peer(echo=True) as target,
+            DelayProxy(
+                _addr(target), rtt=0.010, tcp=False, udp_idle_timeout=0.2, max_udp_sessions=1
+            ) as proxy,
+            udp_peer(remote=proxy.udp_address) as a,
+            udp_peer(remote=proxy.udp_address) as b,
+        ):
+            a.transport.sendto(b"first")
+            assert (await a.get())[1][2:] == b"first"
+            assert proxy.udp_sessions == 1
+            # a second client address is over the limit: dropped, not queued
+            b.transport.sendto(b"over")
+            await asyncio.sleep(0.05)
+            assert b.queue.empty()
+            assert proxy.link_up.stats.datagrams_dropped == 1
+            # idle for longer than the timeout: the session (and its socket) goes away
+            for _ in range(100):
+                if proxy.udp_sessions == 0:
+                    break
+                await asyncio.sleep(0.02)
+            assert proxy.udp_sessions == 0
+            # then a new client address gets a session
+            b.transport.sendto(b"again")
+            assert (await b.get())[1][2:] == b"again"
+            assert proxy.udp_sessions == 1
+
+    aio(main, timeout=30)
+
+
+def test_quic_connection_through_the_udp_proxy(aio: Any) -> None:
+    """Our QUIC-v1 hosts through the UDP proxy: a new connection + 1-byte echo takes at least
+    two round trips (handshake, request), as rtt_count.py reports."""
+    pytest.importorskip("aioquic")  # the quic extra (a test dependency)
+    import aiolibp2p
+    from aiolibp2p import options as o
+
+    rtt = 0.040
+
+    async def echo(stream: Any) -> None:
+        while data := await stream.read(65536):
+            await stream.write(data)
+        await stream.close()
+
+    async def main() -> None:
+        server = await aiolibp2p.new_host(o.listen("/ip4/127.0.0.1/udp/0/quic-v1"))
+        client = await aiolibp2p.new_host()
+        try:
+            server.set_stream_handler("/echo/1.0.0", echo)
+            parts = str(server.full_addrs()[0]).split("/")
+            async with DelayProxy((parts[2], int(parts[4])), rtt=rtt, tcp=False) as proxy:
+                host, port = proxy.udp_address
+                start = time.perf_counter()
+                conn = await client.connect(f"/ip4/{host}/udp/{port}/quic-v1/p2p/{parts[-1]}")
+                stream = await conn.new_stream(["/echo/1.0.0"])
+                await stream.write(b"x")
+                assert await stream.readexactly(1) == b"x"
+                elapsed = time.perf_counter() - start
+                assert conn.muxer == "quic-v1"
+                assert 2 * rtt * 0.95 <= elapsed <= 2 * rtt + 1.0, elapsed
+                assert proxy.udp_sessions == 1
+                await stream.close()
+                await client.close()
+        finally:
+            await client.close()
+            await server.close()
+
+    aio(main, timeout=60)
+
+
 def test_close_with_traffic_in_flight_leaves_nothing_behind(aio: Any) -> None:
     async def main() -> None:
         async with tcp_server(_echo) as target:
@@ -362,6 +577,39 @@ def test_cli_prints_its_address_and_exits_on_stdin_eof() -> None:
             assert proc.wait(timeout=15) == 0
             closed = json.loads(proc.stdout.readline())
             assert closed["event"] == "closed" and closed["up_bytes"] == 4
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def test_cli_udp_only() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:
+        target.bind((LOCAL, 0))
+        target.settimeout(5)
+        argv = [sys.executable, str(PROXY_PATH), "--no-tcp", "--stdin-eof-exit", "--rtt-ms", "20"]
+        argv += ["--target", f"{LOCAL}:{target.getsockname()[1]}"]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            info = json.loads(proc.stdout.readline())
+            assert info["event"] == "listening" and info["tcp"] is None
+            host, _, port = info["udp"].rpartition(":")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.settimeout(5)
+                start = time.perf_counter()
+                client.sendto(b"ping", (host, int(port)))
+                data, source = target.recvfrom(64)
+                assert data == b"ping" and time.perf_counter() - start >= 0.009
+                target.sendto(b"pong", source)
+                assert client.recvfrom(64)[0] == b"pong"
+                assert time.perf_counter() - start >= 0.019
+            proc.stdin.close()
+            assert proc.wait(timeout=15) == 0
+            closed = json.loads(proc.stdout.readline())
+            assert closed["up_bytes"] == 4 and closed["down_bytes"] == 4
         finally:
             if proc.poll() is None:
                 proc.kill()
