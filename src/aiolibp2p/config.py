@@ -38,6 +38,8 @@ TLS = "/tls/1.0.0"
 SUPPORTED_MUXERS = (YAMUX, MPLEX)
 SUPPORTED_SECURITY = (NOISE, TLS)
 DEFAULT_AGENT_VERSION = f"aiolibp2p/{__version__}"
+#: Protocols allowed in QUIC 0-RTT by default: ping and identify (idempotent, no side effects).
+DEFAULT_EARLY_DATA_PROTOCOLS = frozenset({"/ipfs/ping/1.0.0", "/ipfs/id/1.0.0"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,14 @@ class HostConfig:
     quic_idle_timeout: float = 30.0
     quic_keep_alive: float = 15.0
     quic_max_datagram_size: int = 1350
+    #: QUIC 0-RTT: on a connection resumed with a session ticket, streams whose protocols are
+    #: all in ``early_data_protocols`` travel in the client's first flight; a server runs their
+    #: handlers before the handshake completes.  Other streams wait for the handshake (client)
+    #: or their handlers do (server).  Tickets are single use, so a replayed first flight gets
+    #: no early data.  Only idempotent protocols belong here (RFC 8446 section 8, RFC 9001
+    #: section 9.2): a replay must do no harm.
+    quic_early_data: bool = True
+    early_data_protocols: frozenset[str] = DEFAULT_EARLY_DATA_PROTOCOLS
 
     def __post_init__(self) -> None:
         if not isinstance(self.identity, PrivateKey):
@@ -147,6 +157,12 @@ class HostConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise ConfigError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+        if not isinstance(self.quic_early_data, bool):
+            raise ConfigError(f"quic_early_data must be a bool, got {self.quic_early_data!r}")
+        if not isinstance(self.early_data_protocols, frozenset) or not all(
+            isinstance(p, str) and p for p in self.early_data_protocols
+        ):
+            raise ConfigError("early_data_protocols must be a frozenset of protocol ids")
         for name in ("quic_idle_timeout", "quic_keep_alive"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 < value <= 3600:
@@ -280,9 +296,12 @@ def quic(
     idle_timeout: float | None = None,
     keep_alive: float | None = None,
     max_datagram_size: int | None = None,
+    early_data: bool | None = None,
 ) -> Option:
-    """Override QUIC settings (windows in bytes, timeouts in seconds)."""
+    """Override QUIC settings (windows in bytes, timeouts in seconds; ``early_data=False``
+    turns 0-RTT off: resumed connections then wait for the handshake like new ones)."""
     values = {
+        "quic_early_data": early_data,
         "quic_stream_window": stream_window,
         "quic_connection_window": connection_window,
         "quic_max_streams": max_streams,
@@ -293,6 +312,24 @@ def quic(
 
     def apply(builder: dict[str, Any]) -> None:
         builder.update({k: v for k, v in values.items() if v is not None})
+
+    return apply
+
+
+def early_data_protocols(*protocol_ids: str) -> Option:
+    """Add protocols whose streams may travel in QUIC 0-RTT data (besides ping and identify).
+
+    List only idempotent protocols: 0-RTT data can be replayed by an attacker who recorded it
+    (tickets are single use here, but the application is the one that knows what is safe).
+    A server also marks a protocol with ``host.set_stream_handler(..., idempotent=True)``.
+    """
+    for pid in protocol_ids:
+        if not isinstance(pid, str) or not pid:
+            raise ConfigError(f"invalid protocol id {pid!r}")
+
+    def apply(builder: dict[str, Any]) -> None:
+        current = builder.get("early_data_protocols", DEFAULT_EARLY_DATA_PROTOCOLS)
+        builder["early_data_protocols"] = frozenset(current) | frozenset(protocol_ids)
 
     return apply
 

@@ -3,6 +3,7 @@
 from aiolibp2p.config import (
     agent_version,
     dial_stagger,
+    early_data_protocols,
     identity,
     limits,
     listen,
@@ -17,6 +18,7 @@ from aiolibp2p.config import (
 __all__ = [
     "agent_version",
     "dial_stagger",
+    "early_data_protocols",
     "identity",
     "limits",
     "listen",

@@ -27,6 +27,10 @@ from pathlib import Path
 import pytest
 
 FULL_ADDR = re.compile(r"^/(ip4|ip6)/([^/]+)/tcp/(\d+)/p2p/(12D3KooW[1-9A-HJ-NP-Za-km-z]+)$")
+#: A default listen line: TCP or QUIC-v1.
+ANY_ADDR = re.compile(
+    r"^/(ip4|ip6)/([^/]+)/(tcp|udp)/(\d+)(/quic-v1)?/p2p/(12D3KooW[1-9A-HJ-NP-Za-km-z]+)$"
+)
 RTT_LINE = re.compile(r"^ping (\d+): \d+\.\d+ ms$")
 #: Generous for a loaded 2-core machine; a healthy run takes a fraction of it.
 START_TIMEOUT = 30.0
@@ -266,24 +270,31 @@ def test_node_exits_cleanly_on_signal(tmp_path: Path, sig: int, with_peer: bool)
 
 
 def _check_default_listen(n: Proc, env: dict[str, str]) -> tuple[set[int], list[str]]:
-    """The default listen addresses: concrete (no wildcard), with 127.0.0.1, the default
-    identity's id.  Returns the IPv4 ports and the lines."""
+    """The default listen addresses: TCP and QUIC-v1 (aioquic is installed for the tests),
+    concrete (no wildcard), with 127.0.0.1, the default identity's id.  Returns the IPv4 ports
+    (TCP and UDP) and the lines."""
     lines = n.addresses()
     assert lines, n.stderr
     ports4: set[int] = set()
+    tcp4: set[int] = set()
+    quic4: set[int] = set()
     peers = set()
     for line in lines:
-        match = FULL_ADDR.match(line)
+        match = ANY_ADDR.match(line)
         assert match, line
-        family, ip, port, peer = match.groups()
+        family, ip, kind, port, quic, peer = match.groups()
+        assert (kind == "udp") == (quic is not None), line
         peers.add(peer)
         assert ip not in ("0.0.0.0", "::"), line
         if family == "ip4":
             ports4.add(int(port))
+            (tcp4 if kind == "tcp" else quic4).add(int(port))
             with socket.socket() as probe:  # a concrete address of this machine: bindable
                 probe.bind((ip, 0))
     assert any(line.startswith("/ip4/127.0.0.1/tcp/") for line in lines), lines
-    assert len(ports4) == 1, lines  # one IPv4 listener, printed once per interface
+    assert any(line.startswith("/ip4/127.0.0.1/udp/") for line in lines), lines
+    # one IPv4 listener per transport, printed once per interface
+    assert len(tcp4) == 1 and len(quic4) == 1, lines
     home = Path(env["AIOLIBP2P_HOME"])
     key = home / "identity.key"
     assert key.is_file()
@@ -295,8 +306,9 @@ def _check_default_listen(n: Proc, env: dict[str, str]) -> tuple[set[int], list[
 def test_default_listen_uses_port_4001(tmp_path: Path) -> None:
     """With no --listen the node takes port 4001 on every interface when it is free."""
     try:
-        with socket.socket() as probe:
+        with socket.socket() as probe, socket.socket(type=socket.SOCK_DGRAM) as udp_probe:
             probe.bind(("0.0.0.0", 4001))
+            udp_probe.bind(("0.0.0.0", 4001))
     except OSError as exc:
         pytest.skip(f"port 4001 is in use on this machine ({exc}); the fallback test covers it")
     env = cli_env(tmp_path / "home")
@@ -309,9 +321,10 @@ def test_default_listen_uses_port_4001(tmp_path: Path) -> None:
                 except OSError:
                     pytest.skip("another process took port 4001 between our probe and the node")
         assert ports == {4001}, lines
-        local = next(line for line in lines if line.startswith("/ip4/127.0.0.1/"))
-        out = run_cli("ping", local, "-n", "1", env=env)
-        assert out.returncode == 0, out.stderr
+        for prefix in ("/ip4/127.0.0.1/tcp/", "/ip4/127.0.0.1/udp/"):  # TCP and QUIC answer
+            local = next(line for line in lines if line.startswith(prefix))
+            out = run_cli("ping", local, "-n", "1", env=env)
+            assert out.returncode == 0, out.stderr
         code, elapsed = n.stop()
         assert_clean_exit(n, code, elapsed)
 
@@ -330,10 +343,11 @@ def test_default_listen_falls_back_when_4001_is_taken(tmp_path: Path) -> None:
         with node(env=env) as n:
             ports, lines = _check_default_listen(n, env)
             assert 4001 not in ports, lines
-            assert all("/tcp/4001/" not in line for line in lines), lines
-            local = next(line for line in lines if line.startswith("/ip4/127.0.0.1/"))
-            out = run_cli("ping", local, "-n", "1", env=env)
-            assert out.returncode == 0, out.stderr
+            assert all("/4001/" not in line for line in lines), lines
+            for prefix in ("/ip4/127.0.0.1/tcp/", "/ip4/127.0.0.1/udp/"):
+                local = next(line for line in lines if line.startswith(prefix))
+                out = run_cli("ping", local, "-n", "1", env=env)
+                assert out.returncode == 0, out.stderr
             code, elapsed = n.stop()
             assert_clean_exit(n, code, elapsed)
     finally:

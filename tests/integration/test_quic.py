@@ -657,7 +657,12 @@ def test_session_resumption(aio: Any) -> None:
                     await asyncio.sleep(0.01)
             # the reconnect resumes: no certificates, identities from the first session
             second = await b.connect(a.full_addrs()[0])
-            assert isinstance(second, QuicConn) and second.quic.tls.session_resumed
+            assert isinstance(second, QuicConn)
+            await second.wait_confirmed()  # resumed on 0-RTT: open before the handshake ends
+            assert second.quic.tls.session_resumed
+            async with timeout(5):
+                while not a.connections(b.peer_id):
+                    await asyncio.sleep(0.005)
             (a_side,) = a.connections(b.peer_id)
             assert isinstance(a_side, QuicConn) and a_side.quic.tls.session_resumed
             assert second.remote_peer == a.peer_id and a_side.remote_peer == b.peer_id
@@ -673,7 +678,9 @@ def test_session_resumption(aio: Any) -> None:
                 while a.connections(b.peer_id):
                     await asyncio.sleep(0.01)
             third = await b.connect(a.full_addrs()[0])
-            assert isinstance(third, QuicConn) and not third.quic.tls.session_resumed
+            assert isinstance(third, QuicConn)
+            await third.wait_confirmed()
+            assert not third.quic.tls.session_resumed
             assert third.remote_peer == a.peer_id
             assert 0 < await b.ping(a.peer_id) < 1.0
         finally:

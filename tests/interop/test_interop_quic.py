@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -32,7 +33,9 @@ from _peers import (
     connection_they_dialed,
     echo_big_both_ways,
     echo_many_both_ways,
+    echo_through,
     our_api,
+    pattern,
     run,
     strip_p2p,
     their_connection_to,
@@ -182,6 +185,46 @@ def test_echo_100_concurrent_streams(
             )
 
     run(main(), 180)
+
+
+@pytest.mark.parametrize("foreign", FOREIGN)
+def test_reconnect_resumes_or_falls_back(
+    foreign: str, foreign_executables: Callable[[str], Path]
+) -> None:
+    """We reconnect to a foreign QUIC listener: with a session ticket it gave us we resume
+    (0-RTT where it accepts early data, else a 1-RTT resumption or a full handshake after a
+    refused ticket); whatever it does, identify, ping and an echo work on the new connection.
+    What each peer did is printed (``-s``) and recorded in tests/interop/README.md."""
+    exe = foreign_executables(foreign)
+
+    async def main() -> None:
+        async with session(foreign, "we_dial", exe) as s:
+            host, conn = s.host, s.conn
+            assert 0 < await asyncio.wait_for(host.ping(s.peer_id), 10) < 5
+            await asyncio.sleep(0.2)  # a NewSessionTicket, if the peer sends one, has arrived
+            tickets = host.swarm._quic.tickets
+            had_ticket = s.peer_id in tickets._client
+            await asyncio.wait_for(conn.close(), 10)
+            again = await host.connect(s.peer.addr, timeout=20)
+            assert again is not conn and str(again.remote_peer) == s.peer.peer_id
+            assert 0 < await asyncio.wait_for(host.ping(s.peer_id), 10) < 5
+            await asyncio.wait_for(again.wait_confirmed(), 10)
+            tls = again.quic.tls
+            print(
+                f"{foreign}: ticket={had_ticket} resumed={tls.session_resumed} "
+                f"early_data_accepted={tls.early_data_accepted}"
+            )
+            if not had_ticket:
+                assert not tls.session_resumed
+            info = await asyncio.wait_for(host.identify(s.peer_id), 15)
+            assert info.protocols and ECHO in info.protocols
+            payload = pattern("reconnect", 64 * 1024)
+            size, digest = await asyncio.wait_for(
+                echo_through(host, s.peer_id, payload), DATA_TIMEOUT
+            )
+            assert (size, digest) == (len(payload), hashlib.sha256(payload).hexdigest())
+
+    run(main(), 120)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,7 +12,20 @@ from pathlib import Path
 from aiolibp2p.core.multiaddr import Multiaddr
 
 DEFAULT_PORT = 4001
-DEFAULT_LISTEN = (f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}", f"/ip6/::/tcp/{DEFAULT_PORT}")
+DEFAULT_LISTEN_TCP = (f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}", f"/ip6/::/tcp/{DEFAULT_PORT}")
+DEFAULT_LISTEN_QUIC = (
+    f"/ip4/0.0.0.0/udp/{DEFAULT_PORT}/quic-v1",
+    f"/ip6/::/udp/{DEFAULT_PORT}/quic-v1",
+)
+
+
+def default_listen() -> tuple[str, ...]:
+    """TCP and, when the ``quic`` extra (aioquic) is installed, QUIC-v1: port 4001, IPv4 + IPv6."""
+    import importlib.util
+
+    if importlib.util.find_spec("aioquic") is None:
+        return DEFAULT_LISTEN_TCP
+    return DEFAULT_LISTEN_TCP + DEFAULT_LISTEN_QUIC
 
 
 def run(coro: object) -> int:
@@ -102,12 +115,16 @@ async def _start_host(
     except OSError as exc:
         if explicit or exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
             raise
-    # The default port is taken (or IPv6 is off): fall back to a free port, IPv4 first.
-    fallback = [a.replace(f"/tcp/{DEFAULT_PORT}", "/tcp/0") for a in addrs]
+    # The default port is taken (or IPv6 is off): fall back to free ports, then IPv4 only.
+    fallback = [
+        a.replace(f"/tcp/{DEFAULT_PORT}", "/tcp/0").replace(f"/udp/{DEFAULT_PORT}/", "/udp/0/")
+        for a in addrs
+    ]
     try:
         return await aiolibp2p.new_host(o.identity(key), services, o.listen(*fallback))
     except OSError:
-        return await aiolibp2p.new_host(o.identity(key), services, o.listen(fallback[0]))
+        ipv4 = [a for a in fallback if a.startswith("/ip4/")] or fallback[:1]
+        return await aiolibp2p.new_host(o.identity(key), services, o.listen(*ipv4))
 
 
 async def serve(listen: Sequence[str] | None, identity_path: Path, *, perf: bool = False) -> int:
@@ -117,7 +134,7 @@ async def serve(listen: Sequence[str] | None, identity_path: Path, *, perf: bool
     from aiolibp2p.core.multiaddr import join_p2p
 
     host = await _start_host(
-        listen or DEFAULT_LISTEN, identity_path, explicit=bool(listen), perf=perf
+        listen or default_listen(), identity_path, explicit=bool(listen), perf=perf
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -291,6 +291,15 @@ class Connection(asyncio.BufferedProtocol):
         self._schedule_flush()
         return stream
 
+    @property
+    def confirmed(self) -> bool:
+        """Whether the handshake completed.  Only a QUIC connection opened on 0-RTT data is
+        open without being confirmed (:class:`~aiolibp2p.net.quic_connection.QuicConn`)."""
+        return True
+
+    async def wait_confirmed(self) -> None:
+        """Wait until :attr:`confirmed` (at once here; see ``QuicConn``)."""
+
     async def new_stream(self, protocols: Sequence[str], *, timeout: float = 10.0) -> Stream:
         """Open a stream and negotiate one of ``protocols`` (in preference order).
 

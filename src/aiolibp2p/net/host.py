@@ -153,16 +153,31 @@ class Host:
 
     # ------------------------------------------------------------------------------- handlers
 
-    def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
-        """Serve ``protocol`` with ``handler(stream)`` (an ``async`` function)."""
+    def set_stream_handler(
+        self, protocol: str, handler: StreamHandler, *, idempotent: bool = False
+    ) -> None:
+        """Serve ``protocol`` with ``handler(stream)`` (an ``async`` function).
+
+        ``idempotent=True`` lets the handler serve streams that arrive in QUIC 0-RTT data, and
+        our own streams of ``protocol`` travel in it, before the handshake completes.  Mark only
+        protocols where a replayed request does no harm.  Other handlers see 0-RTT streams
+        only once the handshake has completed.
+        """
         if not protocol or len(protocol.encode()) > 1023 or "\n" in protocol:
             raise LocalProtocolError(f"invalid protocol id {protocol!r}")
         changed = protocol not in self._handlers
         self._handlers[protocol] = handler
+        if idempotent:
+            self.swarm.early_protocols.add(protocol)
+        elif protocol not in self.config.early_data_protocols:
+            self.swarm.early_protocols.discard(protocol)
         if changed:
             self._protocols_changed()
 
     def remove_stream_handler(self, protocol: str) -> None:
+        """Stop serving ``protocol``."""
+        if protocol not in self.config.early_data_protocols:
+            self.swarm.early_protocols.discard(protocol)
         if self._handlers.pop(protocol, None) is not None:
             self._protocols_changed()
 
@@ -307,7 +322,12 @@ class Host:
                 stream._reset_now()
                 return
             self._events.emit(StreamOpened(conn.remote_peer, f.result(), "inbound"))
-            self._spawn(_run_handler(handler, stream), f"handler {f.result()}")
+            if not conn.confirmed and f.result() not in self.swarm.early_protocols:
+                # A stream in QUIC 0-RTT data for a protocol not marked idempotent: served
+                # once the handshake proves the data is no replay.
+                self._spawn(_run_handler_confirmed(conn, handler, stream), f"handler {f.result()}")
+            else:
+                self._spawn(_run_handler(handler, stream), f"handler {f.result()}")
 
         fut.add_done_callback(negotiated)
 
@@ -324,6 +344,18 @@ class Host:
 def _expire_negotiation(stream: Stream) -> None:
     if stream._negotiator is not None:
         stream._reset_now()
+
+
+async def _run_handler_confirmed(conn: Connection, handler: StreamHandler, stream: Stream) -> None:
+    try:
+        await conn.wait_confirmed()
+    except Libp2pError:
+        stream._reset_now()
+        return
+    except BaseException:
+        stream._reset_now()
+        raise
+    await _run_handler(handler, stream)
 
 
 async def _run_handler(handler: StreamHandler, stream: Stream) -> None:

@@ -16,16 +16,21 @@ connection, re-armed only when the machine's next deadline moves earlier.
 aioquic grows its receive windows as data arrives, whether the application reads it or not.
 :class:`_Machine` replaces that with windows that move with what the application has consumed
 (bounded memory per stream and per connection), and makes the server require a client
-certificate (the libp2p TLS spec's mutual authentication).
+certificate (the libp2p TLS spec's mutual authentication).  Bulk stream packets take the lean
+paths of :class:`~aiolibp2p.net._quic_fast.FastQuicConnection` (same bytes on the wire).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import functools
+import math
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aioquic import tls
@@ -33,6 +38,7 @@ from aioquic.quic import events as qe
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection as _AioQuicConnection
 from aioquic.quic.connection import QuicConnectionState
+from aioquic.quic.packet import QuicPacketType
 from aioquic.quic.packet_builder import QuicPacketBuilder
 from aioquic.quic.recovery import QuicPacketPacer
 
@@ -48,9 +54,10 @@ from aiolibp2p.core.errors import (
 )
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.log import connection_logger as log
+from aiolibp2p.net._quic_fast import FastQuicConnection
 from aiolibp2p.net.connection import Connection, ConnectionState
 from aiolibp2p.net.stream import Direction, Stream
-from aiolibp2p.proto.tls.certificate import ALPN, verify_certificate
+from aiolibp2p.proto.tls.certificate import ALPN, VerifiedCertificates, verify_certificate
 
 if TYPE_CHECKING:
     from aiolibp2p.core.crypto import PublicKey
@@ -85,6 +92,7 @@ class QuicSettings:
 
     __slots__ = (
         "connection_window",
+        "early_data",
         "handshake_timeout",
         "idle_timeout",
         "keep_alive",
@@ -105,8 +113,11 @@ class QuicSettings:
         handshake_timeout: float = 15.0,
         max_datagram_size: int = 1350,
         send_buffer: int | None = None,
+        early_data: bool = True,
     ) -> None:
         self.stream_window = stream_window
+        #: 0-RTT: issue tickets that allow early data, and send early data on resumption.
+        self.early_data = early_data
         self.connection_window = connection_window
         self.max_streams = max_streams
         self.idle_timeout = idle_timeout
@@ -127,6 +138,26 @@ def _check_aioquic() -> None:
 _check_aioquic()
 
 
+def _memoize_epochs() -> None:
+    """aioquic's ``QuicConnection.__init__`` builds its frame-handler table anew for every
+    connection, calling ``EPOCHS(shortcut)`` (a frozenset of epochs for a short string) 33
+    times: about half of the constructor's time.  It is a pure function of its argument with an
+    immutable result, so memoize it."""
+    import aioquic.quic.connection as module
+
+    epochs = getattr(module, "EPOCHS", None)
+    if epochs is not None and not hasattr(epochs, "cache_info"):
+        module.EPOCHS = functools.lru_cache(maxsize=64)(epochs)
+
+
+_memoize_epochs()
+
+#: The ``active_connection_id_limit`` we announce: how many connection ids the peer issues us
+#: (aioquic's default of 8 makes each side send 7 NEW_CONNECTION_ID frames on every new
+#: connection).  2 is the protocol's default and minimum: one spare id for a path change.
+_ACTIVE_CID_LIMIT = 2
+
+
 #: The event loop's timers fire with about a millisecond of granularity (epoll, libuv): the
 #: pacer lets a burst of this much sending time through, else pacing caps throughput at
 #: aioquic's 16-packet bucket per timer tick.
@@ -144,8 +175,9 @@ class _Pacer(QuicPacketPacer):
             self.bucket_max = max(self.bucket_max, burst)
 
 
-class _Machine(_AioQuicConnection):
-    """aioquic's ``QuicConnection`` with libp2p's mutual TLS and consumption-driven windows."""
+class _Machine(FastQuicConnection):
+    """aioquic's ``QuicConnection`` with libp2p's mutual TLS and consumption-driven windows
+    (and the lean bulk-data paths of :class:`FastQuicConnection`)."""
 
     def __init__(self, *, settings: QuicSettings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -161,6 +193,8 @@ class _Machine(_AioQuicConnection):
         )
         self._local_max_streams_uni.value = self._local_max_streams_uni.sent = 0
         self._loss._pacer = _Pacer(max_datagram_size=self._max_datagram_size)
+        self._early_data = settings.early_data
+        self._local_active_connection_id_limit = _ACTIVE_CID_LIMIT
 
     def _initialize(self, peer_cid: bytes) -> None:
         super()._initialize(peer_cid)
@@ -173,9 +207,10 @@ class _Machine(_AioQuicConnection):
             # libp2p TLS: servers MUST require client authentication.  aioquic only offers this
             # through the context's flag (no public option in 1.x).
             self.tls._request_client_certificate = True
-            # No 0-RTT (yet): tickets we issue allow no early data, so no client sends any and
-            # resumption stays a 1-RTT handshake without certificates.
-            self.tls._max_early_data = None
+            if not self._early_data:
+                # Tickets we issue then allow no early data, so no client sends any (and a
+                # client that sends some anyway is refused: stream data before the handshake).
+                self.tls._max_early_data = None
 
     def _write_connection_limits(self, builder: QuicPacketBuilder, space: Any) -> None:
         # MAX_DATA: what was consumed plus one window, in steps of at least half a window.
@@ -183,7 +218,36 @@ class _Machine(_AioQuicConnection):
         target = self.consumed_total + self._conn_window
         if target - max_data.value >= self._conn_window // 2:
             max_data.value = target
-        super()._write_connection_limits(builder, space)
+        # The parent doubles MAX_DATA once more than half of it was received: hide the
+        # received count from it for the call (the window follows consumption only).
+        used = max_data.used
+        max_data.used = 0
+        try:
+            super()._write_connection_limits(builder, space)
+        finally:
+            max_data.used = used
+
+    def _limits_due(self, space: Any) -> bool:
+        # When the overrides above would write MAX_DATA / MAX_STREAM_DATA (or the parent's
+        # rule MAX_STREAMS): the lean send path then lets aioquic build the packet with them.
+        max_data = self._local_max_data
+        window = self._conn_window
+        if (
+            self.consumed_total + window - max_data.value >= window // 2
+            or max_data.value != max_data.sent
+            or self._stream_limits_due()
+        ):
+            return True
+        consumed = self.consumed
+        window = self._stream_window
+        for sid, stream in self._streams.items():
+            local = stream.max_stream_data_local
+            if local and (
+                consumed.get(sid, 0) + window - local >= window // 2
+                or stream.max_stream_data_local_sent != local
+            ):
+                return True
+        return False
 
     def _write_stream_limits(self, builder: QuicPacketBuilder, space: Any, stream: Any) -> None:
         if stream.max_stream_data_local:
@@ -222,6 +286,8 @@ class QuicConn(Connection):
         close_timeout: float = 2.0,
         original_destination_connection_id: bytes | None = None,
         tickets: TicketStore | None = None,
+        early_protocols: Collection[str] = (),
+        verified_certificates: VerifiedCertificates | None = None,
     ) -> None:
         super().__init__(
             direction=direction,
@@ -240,8 +306,16 @@ class QuicConn(Connection):
         self._expected_peer = expected_peer
         #: Session resumption: tickets are kept per verified peer (see :class:`TicketStore`).
         self._tickets = tickets
+        #: Peer certificates verified before (shared by the transport's connections).
+        self._verified_certificates = verified_certificates
         self._resumed_identity: tuple[PeerId, PublicKey] | None = None
         self._issued: list[Any] = []  # tickets we issued before the peer was verified
+        #: 0-RTT: protocols whose streams may be opened (client) or served (server) before the
+        #: handshake completes; until then the connection is open but not ``confirmed``.
+        self._early_protocols = early_protocols
+        self._confirmed = False
+        self._confirm_waiter: asyncio.Future[None] | None = None
+        self._try_early = False  # client: the ticket allows early data
         kwargs: dict[str, Any] = {}
         if tickets is not None:
             if direction is Direction.OUTBOUND:
@@ -249,7 +323,11 @@ class QuicConn(Connection):
                 if expected_peer is not None:
                     entry = tickets.take_client(expected_peer)
                     if entry is not None:
-                        configuration.session_ticket = entry[0]
+                        ticket = entry[0]
+                        if ticket.max_early_data_size is not None and not settings.early_data:
+                            ticket = dataclasses.replace(ticket, max_early_data_size=None)
+                        self._try_early = ticket.max_early_data_size is not None
+                        configuration.session_ticket = ticket
                         self._resumed_identity = (expected_peer, entry[1])
             else:
                 kwargs["session_ticket_handler"] = self._ticket_issued
@@ -282,9 +360,80 @@ class QuicConn(Connection):
     # --------------------------------------------------------------------------- datagram path
 
     def start_client(self) -> None:
-        """Begin the handshake (client side)."""
-        self.quic.connect(self._remote, now=_now())
+        """Begin the handshake (client side).
+
+        Resuming with a ticket that allows early data, the connection is open at once (the
+        ticket names the verified peer): streams of early-data protocols go out in 0-RTT.
+        """
+        quic = self.quic
+        quic.connect(self._remote, now=_now())
+        if self._try_early and quic._cryptos[tls.Epoch.ZERO_RTT].send.is_valid():
+            self._open_early()
         self._flush()
+
+    # -------------------------------------------------------------------------------- 0-RTT
+
+    @property
+    def confirmed(self) -> bool:
+        """True once the handshake completed (False while open on 0-RTT only)."""
+        return self._confirmed
+
+    async def wait_confirmed(self) -> None:
+        """Wait for the handshake to complete (raises the connection's error if it fails)."""
+        if self._confirmed:
+            return
+        if self.error is not None:
+            raise self.error
+        if self._confirm_waiter is None:
+            self._confirm_waiter = self._loop.create_future()
+        await asyncio.shield(self._confirm_waiter)
+
+    def early_data_allowed(self, protocols: Sequence[str]) -> bool:
+        """Whether a stream proposing ``protocols`` may be used before the handshake completes."""
+        early = self._early_protocols
+        return bool(protocols) and all(p in early for p in protocols)
+
+    async def new_stream(self, protocols: Sequence[str], *, timeout: float = 10.0) -> Stream:
+        """As :meth:`Connection.new_stream`; before the handshake completes (0-RTT), a stream
+        for protocols not marked idempotent first waits for it."""
+        if not self._confirmed and not self.early_data_allowed(protocols):
+            await asyncio.wait_for(self.wait_confirmed(), timeout)
+        return await super().new_stream(protocols, timeout=timeout)
+
+    def _open_early(self) -> None:
+        """Open before the handshake completes, as the peer the session ticket was issued to."""
+        assert self._resumed_identity is not None
+        self.remote_peer, self.remote_public_key = self._resumed_identity
+        self.state = ConnectionState.OPEN
+        if not self.ready.done():
+            self.ready.set_result(self)
+        self._on_ready(self)
+
+    def _confirm(self) -> None:
+        self._confirmed = True
+        self._keepalive_at = _now() + self._settings.keep_alive
+        waiter = self._confirm_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _resend_rejected_early(self) -> None:
+        """The server refused our 0-RTT data: send it again in 1-RTT packets now.
+
+        RFC 9001 section 4.6.2 / RFC 9002 section 6.4: rejected 0-RTT packets are lost; aioquic
+        would only find out by loss detection, which application data does not arm before the
+        handshake is confirmed.
+        """
+        quic = self.quic
+        space = quic._spaces[tls.Epoch.ONE_RTT]
+        lost = [
+            packet
+            for packet in space.sent_packets.values()
+            if packet.packet_type == QuicPacketType.ZERO_RTT
+        ]
+        if lost:
+            quic._loss._on_packets_lost(
+                congestion_event=False, now=_now(), packets=lost, space=space
+            )
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...], now: float) -> None:
         """A datagram for this connection (called by the endpoint; sending is scheduled)."""
@@ -372,9 +521,23 @@ class QuicConn(Connection):
 
     def _inbound_stream(self, sid: int) -> Stream | None:
         if self.state is not ConnectionState.OPEN:
-            # 0-RTT is not accepted, so stream data before the handshake is verified is a bug
-            # of the peer's (or of ours): never serve it.
-            raise HandshakeError("stream data before the handshake completed")
+            if self.state is not ConnectionState.UPGRADING:
+                return None  # closing: events still queued in the machine are dropped
+            if (
+                self.direction is Direction.INBOUND
+                and self.quic.tls.early_data_accepted
+                and self._resumed_identity is not None
+            ):
+                # 0-RTT data under a ticket we issued (single use: a replayed first flight
+                # finds no ticket and gets no early-data keys).  Handlers of protocols not
+                # marked idempotent wait for the handshake (Host._inbound_stream).
+                self._open_early()
+                if not self.is_open:
+                    return None  # refused by the swarm (connection limits)
+            else:
+                # Stream data before the handshake without accepted early data: a bug of the
+                # peer's (or of ours): never serve it.
+                raise HandshakeError("stream data before the handshake completed")
         if (sid & 1) == (0 if self.direction is Direction.OUTBOUND else 1) or sid & 2:
             return None  # our own stream, already forgotten; or unidirectional (refused)
         if sid in self.quic.consumed or not self._is_live_remote_stream(sid):
@@ -419,10 +582,17 @@ class QuicConn(Connection):
                 raise CertificateError("the peer presented no certificate")
             if context._peer_certificate_chain:
                 raise CertificateError("the peer sent a certificate chain (exactly one)")
-            public_key = verify_certificate(cert, now=time.time())
+            verified = self._verified_certificates
+            if verified is not None:
+                public_key = verified.verify(cert, now=time.time())
+            else:
+                public_key = verify_certificate(cert, now=time.time())
             peer = PeerId.from_public_key(public_key)
         if self._expected_peer is not None and peer != self._expected_peer:
             raise PeerIdMismatch(f"dialed {self._expected_peer}, the peer proved {peer}")
+        opened_early = self.state is ConnectionState.OPEN
+        if opened_early and peer != self.remote_peer:  # pragma: no cover - same ticket identity
+            raise PeerIdMismatch(f"opened early as {self.remote_peer}, the peer proved {peer}")
         self.remote_peer = peer
         self.remote_public_key = public_key
         self._resumed_identity = (peer, public_key)
@@ -433,8 +603,13 @@ class QuicConn(Connection):
                 else:
                     self._tickets.put_server(ticket, peer, public_key)
         self._issued.clear()
+        if opened_early:
+            if self.direction is Direction.OUTBOUND and not event.early_data_accepted:
+                self._resend_rejected_early()
+            self._confirm()
+            return
         self.state = ConnectionState.OPEN
-        self._keepalive_at = _now() + self._settings.keep_alive
+        self._confirm()
         if not self.ready.done():
             self.ready.set_result(self)
         self._on_ready(self)
@@ -473,7 +648,7 @@ class QuicConn(Connection):
         code = event.error_code
         reason = event.reason_phrase
         exc: Libp2pError
-        if self.state is ConnectionState.UPGRADING and _CRYPTO_ERROR <= code < _CRYPTO_ERROR + 256:
+        if not self._confirmed and _CRYPTO_ERROR <= code < _CRYPTO_ERROR + 256:
             if code == _NO_APPLICATION_PROTOCOL:
                 exc = HandshakeError(f"no common ALPN protocol ({reason})", code=code)
             elif code == _BAD_CERTIFICATE:
@@ -482,7 +657,7 @@ class QuicConn(Connection):
                 exc = HandshakeError(
                     f"TLS handshake failed: alert {code - 256} ({reason})", code=code
                 )
-        elif self.state is ConnectionState.UPGRADING:
+        elif not self._confirmed:
             exc = ConnectionClosedError(f"connection closed during the handshake: {reason}")
         elif code == _NO_ERROR:
             exc = ConnectionClosedError(f"connection closed: {reason or 'no error'}")
@@ -491,6 +666,22 @@ class QuicConn(Connection):
         self._finish(exc)
 
     # ---------------------------------------------------------------------------- flushing
+
+    def _schedule_flush(self) -> None:
+        # Once the handshake is confirmed: two loop iterations, not one, so that the tasks a
+        # received datagram (or a write) woke run first, and so do the tasks they start (a
+        # stream's handler after multistream negotiation): their replies leave in the same
+        # packets as the ACKs, and a new connection needs fewer datagrams (each built, sent,
+        # received and decrypted in Python) on both sides.  Before that (a client's Finished)
+        # at the end of this iteration: the peer waits for it.
+        if self._flush_handle is None:
+            if self.quic._handshake_confirmed:
+                self._flush_handle = self._loop.call_soon(self._flush_next_iteration)
+            else:
+                self._flush_handle = self._loop.call_soon(self._scheduled_flush)
+
+    def _flush_next_iteration(self) -> None:
+        self._flush_handle = self._loop.call_soon(self._scheduled_flush)
 
     def _flush(self, *, hold: bool = False) -> None:
         self._unflushed = 0
@@ -512,7 +703,7 @@ class QuicConn(Connection):
         if self.state is ConnectionState.CLOSED:
             return
         deadline = self.quic.get_timer()
-        if self.state is ConnectionState.UPGRADING:
+        if not self._confirmed:
             hs = self._handshake_deadline
             deadline = hs if deadline is None or hs < deadline else deadline
         elif self._keepalive_at is not None and (deadline is None or self._keepalive_at < deadline):
@@ -525,7 +716,7 @@ class QuicConn(Connection):
         if self._timer is not None:
             self._timer.cancel()
         self._timer_deadline = deadline
-        self._timer = self._loop.call_later(max(0.0, deadline - _now()), self._on_timer)
+        self._timer = self._loop.call_later(_timer_delay(self._loop, deadline), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -533,7 +724,10 @@ class QuicConn(Connection):
         if self.state is ConnectionState.CLOSED:
             return
         now = _now()
-        if self.state is ConnectionState.UPGRADING and now >= self._handshake_deadline:
+        if not self._timer_due(now):
+            self._arm_timer()  # the deadline moved later since the timer was armed
+            return
+        if not self._confirmed and now >= self._handshake_deadline:
             self._fail(
                 HandshakeTimeout(
                     f"QUIC handshake not done after {self._settings.handshake_timeout} s"
@@ -559,6 +753,15 @@ class QuicConn(Connection):
         if self._blocked:
             self._wake_writers()
         self._flush()
+
+    def _timer_due(self, now: float) -> bool:
+        """Whether anything the timer serves is due at ``now``."""
+        timer = self.quic.get_timer()
+        if timer is not None and now >= timer:
+            return True
+        if not self._confirmed:
+            return now >= self._handshake_deadline
+        return self._keepalive_at is not None and now >= self._keepalive_at
 
     def _is_closed(self) -> bool:
         return self.state is ConnectionState.CLOSED
@@ -753,9 +956,14 @@ class QuicConn(Connection):
         self._endpoint.connection_closed(self)
         self._blocked.clear()
         self._sending.clear()
+        waiter = self._confirm_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+            waiter.exception()  # retrieved: nobody may be waiting any more
         self._teardown(exc)  # no transport: ends CLOSED
         if not self.closed.done():
             self.closed.set_result(None)
+        _release_machine(self.quic)
 
     def __repr__(self) -> str:
         peer = self.remote_peer if self.remote_peer is not None else "?"
@@ -800,6 +1008,48 @@ class TicketStore:
 
     def __len__(self) -> int:
         return len(self._client) + len(self._server)
+
+
+def _release_machine(quic: _Machine) -> None:
+    """Let a finished connection's machine free its state by reference counting.
+
+    aioquic's ``QuicConnection`` is full of reference cycles (its frame-handler table, TLS and
+    key callbacks, and sent packets' delivery handlers are bound methods of itself), so all of
+    its state (streams, packet spaces, keys, the TLS context: hundreds of objects) would wait
+    for the cyclic garbage collector, surviving into older generations and making every
+    collection slower.  Once the connection is closed nothing is sent or received any more:
+    drop those containers, keeping the scalars (state, close event) that are still read.
+    """
+    with contextlib.suppress(AttributeError):
+        for space in quic._loss.spaces:
+            space.sent_packets.clear()
+        quic._loss.spaces = []
+        quic._spaces = {}
+        quic._streams.clear()
+        quic._streams_queue.clear()
+        quic._crypto_streams = {}
+        quic._QuicConnection__frame_handlers = {}  # type: ignore[attr-defined]
+        quic._cryptos = {}
+        quic._cryptos_initial = {}
+        quic._session_ticket_fetcher = quic._session_ticket_handler = None
+        context = quic.tls  # absent when no Initial was ever processed
+        context.alpn_cb = context.get_session_ticket_cb = context.new_session_ticket_cb = None
+        context.update_traffic_key_cb = _no_callback
+
+
+def _no_callback(*args: Any) -> None:
+    pass
+
+
+def _timer_delay(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
+    """The ``call_later`` delay that fires at ``deadline`` (``time.monotonic``) or just after.
+
+    uvloop rounds delays to whole milliseconds and counts them from the loop's cached time (up
+    to about a millisecond behind): a plain ``deadline - now`` fires up to ~1.5 ms early, and
+    re-arming for the rest then fires again at once, once per loop iteration until the deadline.
+    Counting whole milliseconds, rounded up, from ``loop.time()`` never fires early.
+    """
+    return max(0.0, math.ceil((deadline - loop.time()) * 1000.0) / 1000.0)
 
 
 def _no_muxer(protocol_id: str, is_initiator: bool) -> Any:  # pragma: no cover

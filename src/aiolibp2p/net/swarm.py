@@ -151,6 +151,8 @@ class Swarm:
         self._verified_keys = VerifiedKeys()
         self._tls: TlsConfig | None = None  # built on the first TLS connection (_get_tls)
         self._quic: QuicTransport | None = None  # created on first use (aioquic is optional)
+        #: Protocols whose streams may use QUIC 0-RTT (the host adds idempotent handlers).
+        self.early_protocols: set[str] = set(config.early_data_protocols)
         #: Dial transports by name, asked in order which one dials an address.
         self._transports: dict[str, DialTransport] = {}
         self.add_transport(DialTransport("tcp", is_tcp, self._dial_tcp))
@@ -411,7 +413,9 @@ class Swarm:
                     keep_alive=config.quic_keep_alive,
                     handshake_timeout=config.handshake_timeout,
                     max_datagram_size=config.quic_max_datagram_size,
+                    early_data=config.quic_early_data,
                 ),
+                early_protocols=self.early_protocols,
                 on_ready=self._conn_ready,
                 on_stream=self._on_stream,
                 on_closed=self._conn_closed,

@@ -10,7 +10,9 @@ negotiation packet answers an unknown version).
 
 After the datagram the loop delivered, the endpoint reads what else is already queued on the
 socket (up to :data:`_READ_BATCH`) before anything is sent: every connection then flushes once
-per batch, not once per datagram.
+per batch, not once per datagram (an ACK that became overdue goes out with its batch).  Bursts
+of equal-size datagrams leave with one ``sendmsg`` each where the kernel segments them (Linux
+UDP GSO, :mod:`aiolibp2p.net._udp`).
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ import contextlib
 import ipaddress
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.packet import QuicProtocolVersion, encode_quic_version_negotiation
+from aioquic.tls import Epoch
 
 from aiolibp2p.core.crypto import PrivateKey
 from aiolibp2p.core.errors import ConnectionClosedError, HandshakeError, MultiaddrError
 from aiolibp2p.core.multiaddr import Multiaddr, components
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.log import transport_logger as log
+from aiolibp2p.net import _udp
 from aiolibp2p.net.connection import Connection
 from aiolibp2p.net.quic_connection import (
     QuicConn,
@@ -40,7 +44,7 @@ from aiolibp2p.net.quic_connection import (
     random_serial,
 )
 from aiolibp2p.net.stream import Direction, Stream
-from aiolibp2p.proto.tls.certificate import ALPN, build_certificate
+from aiolibp2p.proto.tls.certificate import ALPN, VerifiedCertificates, build_certificate
 
 __all__ = ["QuicEndpoint", "QuicTransport", "is_quic", "quic_endpoint"]
 
@@ -54,6 +58,11 @@ _RECV_SIZE = 65536
 _MAX_CIDS_PER_CONN = 16
 
 _now = time.monotonic
+_ONE_RTT = Epoch.ONE_RTT
+#: How late (after aioquic's 1 ms ack delay) an ACK may be before a read batch flushes it.
+_ACK_SLACK = 0.004
+#: Our certificate is replaced once it has less validity than this left (seconds).
+_CERT_RENEW_MARGIN = 3600.0
 
 
 def quic_endpoint(addr: Multiaddr) -> tuple[str, int, int]:
@@ -81,6 +90,11 @@ def is_quic(addr: Multiaddr) -> bool:
 def _udp_multiaddr(host: str, port: int) -> Multiaddr:
     family = "ip6" if ":" in host else "ip4"
     return Multiaddr(f"/{family}/{host.split('%', 1)[0]}/udp/{port}/quic-v1")
+
+
+def _queued(transport: asyncio.DatagramTransport) -> int:
+    """Bytes the transport holds unsent (asyncio's and uvloop's both count them)."""
+    return transport.get_write_buffer_size()  # type: ignore[attr-defined, no-any-return]
 
 
 class QuicEndpoint(asyncio.DatagramProtocol):
@@ -121,45 +135,57 @@ class QuicEndpoint(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         now = _now()
-        self._route(data, addr, now)
+        conn = self._route(data, addr, now)
+        touched = set() if conn is None else {conn}
         # Take what else is queued already, so that the connections flush once per batch.
         sock = self._sock
         for _ in range(_READ_BATCH):
             if self._transport is None:
-                return
+                break
             try:
                 data, addr = sock.recvfrom(_RECV_SIZE)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as exc:
                 self.error_received(exc)
-                return
-            self._route(data, addr, now)
+                break
+            conn = self._route(data, addr, now)
+            if conn is not None:
+                touched.add(conn)
+        # The loop may deliver many batches (thousands of datagrams) before a scheduled
+        # flush runs: an ACK overdue by _ACK_SLACK goes out now, so that acknowledgements
+        # stay well within the max_ack_delay we announce (25 ms) however busy the loop is.
+        for conn in touched:
+            space = conn.quic._spaces.get(_ONE_RTT)
+            ack_at = None if space is None else space.ack_at
+            if ack_at is not None and ack_at + _ACK_SLACK <= _now():
+                conn._flush()
 
-    def _route(self, data: bytes, addr: tuple[Any, ...], now: float) -> None:
+    def _route(self, data: bytes, addr: tuple[Any, ...], now: float) -> QuicConn | None:
+        """Hand a datagram to its connection (or start one); returns the connection."""
         n = len(data)
         if n < 1 + _CID_LENGTH:
             self.dropped += 1
-            return
+            return None
         first = data[0]
         if first & 0x80:  # long header: version, then length-prefixed destination cid
             if n < 7:
                 self.dropped += 1
-                return
+                return None
             dlen = data[5]
             if dlen > 20 or n < 6 + dlen:
                 self.dropped += 1
-                return
+                return None
             dcid = data[6 : 6 + dlen]
         else:
             dcid = data[1 : 1 + _CID_LENGTH]
         conn = self._by_cid.get(dcid)
         if conn is not None:
             conn.datagram_received(data, addr, now)
-            return
+            return conn
         if not first & 0x80 or not self.listening or self._closing:
             self.dropped += 1
-            return
+            return None
         version = int.from_bytes(data[1:5], "big")
         if version != _VERSION_1:
             if version != 0 and n >= _MIN_INITIAL_SIZE and n >= 7 + dlen:
@@ -173,19 +199,21 @@ class QuicEndpoint(asyncio.DatagramProtocol):
                         addr,
                     )
             self.dropped += 1
-            return
+            return None
         if (first & 0x30) != 0 or n < _MIN_INITIAL_SIZE or dlen < 8:
             self.dropped += 1  # not an Initial, or too small to be one (RFC 9000 14.1)
-            return
+            return None
         conn = self._owner.accept(self, addr, dcid)
         if conn is None:
             self.dropped += 1
-            return
+            return None
         self._register(conn, dcid)
         self._register(conn, conn.quic.host_cid)
         conn.datagram_received(data, addr, now)
         if not conn.quic._network_paths:  # the Initial did not decrypt: no connection
             conn._finish(HandshakeError("undecryptable Initial packet"))
+            return None
+        return conn
 
     # --------------------------------------------------------------------------- routing
 
@@ -222,13 +250,48 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         if transport is not None:
             transport.sendto(data, addr)
 
+    #: Segmented sends (UDP GSO); off for this endpoint once the kernel refuses one.
+    gso = _udp.GSO_AVAILABLE
+    #: Datagrams sent in segmented runs (diagnostics and tests).
+    segmented = 0
+
     def send_datagrams(self, datagrams: list[tuple[bytes, tuple[Any, ...]]]) -> None:
         transport = self._transport
         if transport is None:
             return
         sendto = transport.sendto
-        for data, addr in datagrams:
+        start = 0
+        if self.gso and len(datagrams) > 1 and not _queued(transport):
+            # Runs of equal-size datagrams go out one sendmsg each, straight on the socket
+            # while the transport holds nothing queued (so nothing is overtaken).
+            start = self._send_runs(datagrams)
+        for k in range(start, len(datagrams)):
+            data, addr = datagrams[k]
             sendto(data, addr)
+
+    def _send_runs(self, datagrams: list[tuple[bytes, tuple[Any, ...]]]) -> int:
+        """Send what it can by runs; returns where the transport must take over."""
+        transport = self._transport
+        assert transport is not None
+        for run in _udp.segment_runs(datagrams):
+            start, stop, _size = run
+            if stop - start == 1:
+                data, addr = datagrams[start]
+                transport.sendto(data, addr)
+                if _queued(transport):
+                    return stop  # queued: the rest follows it through the transport
+                continue
+            try:
+                _udp.send_run(self._sock, datagrams, run)
+                self.segmented += stop - start
+            except (BlockingIOError, InterruptedError):
+                return start  # the socket buffer is full: the transport queues and waits
+            except OSError as exc:
+                # No GSO on this socket or path (old kernel, EIO from a device): plain sends.
+                log.debug("UDP GSO off on %s: %s", self.local_multiaddr, exc)
+                self.gso = False
+                return start
+        return len(datagrams)
 
     # --------------------------------------------------------------------------- addresses
 
@@ -284,8 +347,11 @@ class QuicTransport:
         on_pending: Callable[[Connection], None],
         close_timeout: float = 2.0,
         alpn: str = ALPN,
+        early_protocols: Collection[str] = (),
     ) -> None:
         self._settings = settings
+        #: Protocols allowed in 0-RTT (live: the swarm's set, which the host extends).
+        self._early_protocols = early_protocols
         self._on_ready = on_ready
         self._on_stream = on_stream
         self._on_closed = on_closed
@@ -293,17 +359,38 @@ class QuicTransport:
         self._on_pending = on_pending
         self._close_timeout = close_timeout
         self._alpn = alpn
-        self._cert_key = new_certificate_key()
-        self._certificate = build_certificate(
-            identity, self._cert_key, now=time.time(), serial=random_serial()
-        )
+        self._identity = identity
+        self._new_certificate(time.time())
         self.endpoints: list[QuicEndpoint] = []
         self._closed = False
         #: Session tickets for resumption (an abbreviated handshake on reconnects).
         self.tickets = TicketStore()
+        #: Peer certificates that verified (a repeated full handshake skips the checks).
+        self._verified_certificates = VerifiedCertificates()
+
+    def _new_certificate(self, now: float) -> None:
+        """Make the TLS certificate (one per host, used by every connection until it nears
+        its end of validity)."""
+        key = new_certificate_key()
+        self._set_certificate(
+            key, build_certificate(self._identity, key, now=now, serial=random_serial())
+        )
+
+    def _set_certificate(self, key: Any, certificate: Any) -> None:
+        """Use ``certificate`` (signed by ``key``) for the connections made from now on."""
+        self._cert_key = key
+        self._certificate = certificate
+        not_after = certificate.not_valid_after_utc.timestamp()
+        not_before = certificate.not_valid_before_utc.timestamp()
+        #: When to make a new one: an hour of validity left, or a tenth of a shorter lifetime.
+        self._certificate_renew_at = not_after - min(
+            _CERT_RENEW_MARGIN, (not_after - not_before) / 10
+        )
 
     def _configuration(self, *, is_client: bool) -> QuicConfiguration:
         s = self._settings
+        if time.time() >= self._certificate_renew_at:
+            self._new_certificate(time.time())
         config = QuicConfiguration(
             is_client=is_client,
             alpn_protocols=[self._alpn],
@@ -316,6 +403,9 @@ class QuicTransport:
             certificate=self._certificate,
             private_key=self._cert_key,
             congestion_control_algorithm="cubic",
+            # QUIC v1 only (what /quic-v1 names): aioquic's default adds v2, deriving the
+            # Initial keys of both on every connection.
+            supported_versions=[_VERSION_1],
         )
         config.server_name = None  # libp2p TLS: clients MUST NOT send SNI
         return config
@@ -371,6 +461,8 @@ class QuicTransport:
             close_timeout=self._close_timeout,
             original_destination_connection_id=dcid,
             tickets=self.tickets,
+            verified_certificates=self._verified_certificates,
+            early_protocols=self._early_protocols,
         )
         self._on_pending(conn)
         return conn
@@ -415,6 +507,8 @@ class QuicTransport:
             on_closed=self._on_closed,
             close_timeout=self._close_timeout,
             tickets=self.tickets,
+            verified_certificates=self._verified_certificates,
+            early_protocols=self._early_protocols,
         )
         endpoint.add_client(conn)
         return conn

@@ -19,13 +19,14 @@ number and the certificate key come from the caller (``net/``).
 from __future__ import annotations
 
 import datetime
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -39,6 +40,7 @@ __all__ = [
     "EXTENSION_OID",
     "MAX_CERTIFICATE_SIZE",
     "SIGNATURE_PREFIX",
+    "VerifiedCertificates",
     "alpn_protocols",
     "build_certificate",
     "decode_signed_key",
@@ -244,8 +246,6 @@ def build_certificate(
         raise LocalProtocolError(f"now must be seconds since the epoch, not {now!r}")
     if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0:
         raise LocalProtocolError(f"lifetime must be a positive number of seconds, not {lifetime!r}")
-    from cryptography.hazmat.primitives import serialization
-
     spki = cert_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -281,6 +281,12 @@ def verify_certificate(cert: x509.Certificate | bytes, *, now: float) -> PublicK
     holding a canonically encoded libp2p public key; the host key's signature of
     ``"libp2p-tls-handshake:" + SubjectPublicKeyInfo`` verifies.
     """
+    return _verify(cert, now=now)[0]
+
+
+def _verify(cert: x509.Certificate | bytes, *, now: float) -> tuple[PublicKey, float, float]:
+    """:func:`verify_certificate`, also returning the validity window (``notBefore``,
+    ``notAfter`` in seconds since the epoch)."""
     if isinstance(cert, (bytes, bytearray, memoryview)):
         der = bytes(cert)
         if len(der) > MAX_CERTIFICATE_SIZE:
@@ -338,7 +344,69 @@ def verify_certificate(cert: x509.Certificate | bytes, *, now: float) -> PublicK
     spki = _raw_spki(cert.tbs_certificate_bytes)
     if not host_key.verify(SIGNATURE_PREFIX + spki, signature):
         raise CertificateError("the host key's signature of the certificate key does not verify")
-    return host_key
+    return host_key, not_before, not_after
+
+
+class VerifiedCertificates:
+    """Peer certificates that passed :func:`verify_certificate`: a bounded LRU map from the
+    certificate's exact DER bytes to its host key and validity window.
+
+    Share one per host between its handshakes: a peer reuses its certificate across
+    connections (go-libp2p, and we, keep one per host), so a repeated full handshake with the
+    same peer skips parsing and the two signature checks.  A hit still checks the validity
+    window at ``now``; any other byte string is verified in full (and then remembered).  The
+    TLS handshake itself still proves, on every connection, that the peer holds the
+    certificate's key (its CertificateVerify signature).
+
+    Bounded by ``max_entries`` and by ``max_bytes`` of certificate DER in total.
+    """
+
+    __slots__ = ("_bytes", "_entries", "max_bytes", "max_entries")
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 1 << 20) -> None:
+        for name, value in (("max_entries", max_entries), ("max_bytes", max_bytes)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise LocalProtocolError(f"{name} must be an int >= 0, got {value!r}")
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[bytes, tuple[PublicKey, float, float]] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def verify(self, cert: x509.Certificate | bytes, *, now: float) -> PublicKey:
+        """:func:`verify_certificate` (same checks, result and errors), remembering success."""
+        if isinstance(cert, x509.Certificate):
+            der = cert.public_bytes(serialization.Encoding.DER)
+        elif isinstance(cert, (bytes, bytearray, memoryview)):
+            der = bytes(cert)
+        else:
+            raise LocalProtocolError(
+                f"cert must be a Certificate or bytes, not {type(cert).__name__}"
+            )
+        entry = self._entries.get(der)
+        if entry is not None:
+            host_key, not_before, not_after = entry
+            if not_before <= now <= not_after:
+                self._entries.move_to_end(der)
+                return host_key
+            # Outside its validity window: verify_certificate gives the precise error.
+        entry = _verify(cert, now=now)
+        self._put(der, entry)
+        return entry[0]
+
+    def _put(self, der: bytes, entry: tuple[PublicKey, float, float]) -> None:
+        size = len(der)
+        if self.max_entries == 0 or size > self.max_bytes:
+            return
+        if self._entries.pop(der, None) is not None:
+            self._bytes -= size
+        self._entries[der] = entry
+        self._bytes += size
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            evicted, _ = self._entries.popitem(last=False)
+            self._bytes -= len(evicted)
 
 
 # -------------------------------------------------------------------------- ALPN
