@@ -558,16 +558,20 @@ class FastQuicConnection(QuicConnection):
         else goes to aioquic's frame handlers."""
         frame_type = plain[0] if plain else 0
         if frame_type & 0xF8 != 0x08:
-            context = QuicReceiveContext(
-                epoch=_ONE_RTT,
-                host_cid=cid,
-                network_path=path,
-                quic_logger_frames=None,
-                time=now,
-                version=None,
-            )
-            return self._payload_received(context, plain)[0]
+            return self._frames_by_aioquic(plain, path, cid, now)
         return self._fast_stream_frame(frame_type, plain, path, cid, now)
+
+    def _frames_by_aioquic(self, plain: bytes, path: Any, cid: bytes, now: float) -> bool:
+        """aioquic's frame handlers for a 1-RTT payload; returns whether it was ACK-eliciting."""
+        context = QuicReceiveContext(
+            epoch=_ONE_RTT,
+            host_cid=cid,
+            network_path=path,
+            quic_logger_frames=None,
+            time=now,
+            version=None,
+        )
+        return self._payload_received(context, plain)[0]
 
     def _fast_stream_frame(
         self, frame_type: int, plain: bytes, path: Any, cid: bytes, now: float
@@ -590,15 +594,7 @@ class FastQuicConnection(QuicConnection):
             ) from None
         if end != len(plain) and any(plain[end:]):
             # More frames follow (not only PADDING): aioquic parses the whole packet.
-            context = QuicReceiveContext(
-                epoch=_ONE_RTT,
-                host_cid=cid,
-                network_path=path,
-                quic_logger_frames=None,
-                time=now,
-                version=None,
-            )
-            return self._payload_received(context, plain)[0]
+            return self._frames_by_aioquic(plain, path, cid, now)
         if offset + length > _UINT_VAR_MAX:
             raise QuicConnectionError(
                 error_code=QuicErrorCode.FRAME_ENCODING_ERROR,
