@@ -373,6 +373,19 @@ cdef inline Py_ssize_t _frame_count(Py_ssize_t size) noexcept nogil:
     return (size + _MAX_PLAIN - 1) // _MAX_PLAIN
 
 
+cdef inline Py_ssize_t _start_frame(
+    unsigned char* nonce, uint64_t* counter, unsigned char* header, Py_ssize_t n
+) noexcept nogil:
+    """Spend the next nonce and write the 2-byte length of an ``n``-byte frame's ciphertext
+    at ``header``; returns that length."""
+    cdef Py_ssize_t length = n + _TAG
+    _write_nonce(nonce, counter[0])
+    counter[0] += 1
+    header[0] = <unsigned char>(length >> 8)
+    header[1] = <unsigned char>(length & 0xFF)
+    return length
+
+
 cdef Py_ssize_t _seal_frames(
     void* ctx, unsigned char* nonce, uint64_t* counter,
     const unsigned char* src, Py_ssize_t size, unsigned char* out
@@ -386,11 +399,7 @@ cdef Py_ssize_t _seal_frames(
         n = size - start
         if n > _MAX_PLAIN:
             n = _MAX_PLAIN
-        length = n + _TAG
-        _write_nonce(nonce, counter[0])
-        counter[0] += 1
-        out[pos] = <unsigned char>(length >> 8)
-        out[pos + 1] = <unsigned char>(length & 0xFF)
+        length = _start_frame(nonce, counter, out + pos, n)
         pos += _HEADER
         if _evp_seal(ctx, nonce, NULL, 0, src + start, <int>n, out + pos) != 0:
             return -1
@@ -697,11 +706,7 @@ cdef Py_ssize_t _seal_gather(
         n = total - start
         if n > _MAX_PLAIN:
             n = _MAX_PLAIN
-        length = n + _TAG
-        _write_nonce(nonce, counter[0])
-        counter[0] += 1
-        out[pos] = <unsigned char>(length >> 8)
-        out[pos + 1] = <unsigned char>(length & 0xFF)
+        length = _start_frame(nonce, counter, out + pos, n)
         pos += _HEADER
         if EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, -1) != 1:
             return -1

@@ -29,7 +29,6 @@ import functools
 import math
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,7 @@ from aiolibp2p.core.errors import (
     PeerIdMismatch,
     StreamResetError,
 )
+from aiolibp2p.core.lru import Lru
 from aiolibp2p.core.peer import PeerId
 from aiolibp2p.log import connection_logger as log
 from aiolibp2p.net._quic_fast import FastQuicConnection
@@ -981,30 +981,23 @@ class TicketStore:
     """
 
     def __init__(self, *, max_client: int = 1024, max_server: int = 4096) -> None:
-        self._client: OrderedDict[PeerId, tuple[Any, PublicKey]] = OrderedDict()
-        self._server: OrderedDict[bytes, tuple[Any, PeerId, PublicKey]] = OrderedDict()
-        self._max_client = max_client
-        self._max_server = max_server
+        self._client: Lru[PeerId, tuple[Any, PublicKey]] = Lru(max_client)
+        self._server: Lru[bytes, tuple[Any, PeerId, PublicKey]] = Lru(max_server)
 
     def put_client(self, peer: PeerId, ticket: Any, public_key: PublicKey) -> None:
-        self._client.pop(peer, None)
-        self._client[peer] = (ticket, public_key)
-        while len(self._client) > self._max_client:
-            self._client.popitem(last=False)
+        self._client.put(peer, (ticket, public_key))
 
     def take_client(self, peer: PeerId) -> tuple[Any, PublicKey] | None:
-        entry = self._client.pop(peer, None)
+        entry = self._client.pop(peer)
         if entry is None or not entry[0].is_valid:
             return None
         return entry
 
     def put_server(self, ticket: Any, peer: PeerId, public_key: PublicKey) -> None:
-        self._server[ticket.ticket] = (ticket, peer, public_key)
-        while len(self._server) > self._max_server:
-            self._server.popitem(last=False)
+        self._server.put(ticket.ticket, (ticket, peer, public_key))
 
     def take_server(self, label: bytes) -> tuple[Any, PeerId, PublicKey] | None:
-        return self._server.pop(label, None)
+        return self._server.pop(label)
 
     def __len__(self) -> int:
         return len(self._client) + len(self._server)

@@ -63,7 +63,6 @@ Nonces: the transport ends before ``2**64 - 1`` messages per direction
 from __future__ import annotations
 
 import enum
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, NoReturn, TypeAlias
@@ -80,6 +79,7 @@ from aiolibp2p.core.errors import (
     NegotiationError,
     PeerIdMismatch,
 )
+from aiolibp2p.core.lru import Lru
 from aiolibp2p.core.peer import PeerId
 
 from .core import DHLEN, TAGLEN, StaticKeyPair, XXHandshakeState
@@ -307,34 +307,25 @@ class VerifiedKeys:
     verified as usual.
     """
 
-    __slots__ = ("_entries", "max_entries")
+    __slots__ = ("_entries",)
 
     def __init__(self, max_entries: int = 256) -> None:
-        if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 0:
-            raise LocalProtocolError(f"max_entries must be an int >= 0, got {max_entries!r}")
-        self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[bytes, bytes, bytes], tuple[PublicKey, PeerId]] = (
-            OrderedDict()
-        )
+        self._entries: Lru[tuple[bytes, bytes, bytes], tuple[PublicKey, PeerId]] = Lru(max_entries)
+
+    @property
+    def max_entries(self) -> int:
+        return self._entries.max_entries
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: tuple[bytes, bytes, bytes]) -> tuple[PublicKey, PeerId] | None:
         """The verified key and peer for exactly these bytes, or ``None``."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
+        return self._entries.get(key)
 
     def put(self, key: tuple[bytes, bytes, bytes], value: tuple[PublicKey, PeerId]) -> None:
         """Remember a payload whose signature verified (the oldest entry goes when full)."""
-        if self.max_entries == 0:
-            return
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._entries.put(key, value)
 
 
 class NoiseHandshake:

@@ -19,7 +19,6 @@ number and the certificate key come from the caller (``net/``).
 from __future__ import annotations
 
 import datetime
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -32,6 +31,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from aiolibp2p.core.crypto import PrivateKey, PublicKey, public_key_from_protobuf
 from aiolibp2p.core.errors import CertificateError, KeyDecodeError, LocalProtocolError
+from aiolibp2p.core.lru import Lru
 
 __all__ = [
     "ALPN",
@@ -361,16 +361,16 @@ class VerifiedCertificates:
     Bounded by ``max_entries`` and by ``max_bytes`` of certificate DER in total.
     """
 
-    __slots__ = ("_bytes", "_entries", "max_bytes", "max_entries")
+    __slots__ = ("_entries",)
 
     def __init__(self, max_entries: int = 256, max_bytes: int = 1 << 20) -> None:
-        for name, value in (("max_entries", max_entries), ("max_bytes", max_bytes)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise LocalProtocolError(f"{name} must be an int >= 0, got {value!r}")
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[bytes, tuple[PublicKey, float, float]] = OrderedDict()
-        self._bytes = 0
+        self._entries: Lru[bytes, tuple[PublicKey, float, float]] = Lru(
+            max_entries, max_weight=max_bytes, weight=_der_size
+        )
+
+    @property
+    def max_entries(self) -> int:
+        return self._entries.max_entries
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -389,24 +389,15 @@ class VerifiedCertificates:
         if entry is not None:
             host_key, not_before, not_after = entry
             if not_before <= now <= not_after:
-                self._entries.move_to_end(der)
                 return host_key
             # Outside its validity window: verify_certificate gives the precise error.
         entry = _verify(cert, now=now)
-        self._put(der, entry)
+        self._entries.put(der, entry)
         return entry[0]
 
-    def _put(self, der: bytes, entry: tuple[PublicKey, float, float]) -> None:
-        size = len(der)
-        if self.max_entries == 0 or size > self.max_bytes:
-            return
-        if self._entries.pop(der, None) is not None:
-            self._bytes -= size
-        self._entries[der] = entry
-        self._bytes += size
-        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-            evicted, _ = self._entries.popitem(last=False)
-            self._bytes -= len(evicted)
+
+def _der_size(der: bytes, _entry: object) -> int:
+    return len(der)
 
 
 # -------------------------------------------------------------------------- ALPN
