@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _echo import ECHO, echo_handler
 
 import aiolibp2p
 from aiolibp2p import options as o
@@ -62,7 +63,6 @@ from aiolibp2p.proto.noise.pb import payload_pb2
 from aiolibp2p.proto.upgrade import UpgradeComplete, Upgrader
 
 LOCAL = "/ip4/127.0.0.1/tcp/0"
-ECHO = "/echo/1.0.0"
 #: A protocol whose handler never reads: its receive window is never granted back.
 HOLD = "/hold/1.0.0"
 #: How long the host may take to close a connection it should close at once.
@@ -79,15 +79,6 @@ DATA, WINDOW_UPDATE, PING, GO_AWAY = 0, 1, 2, 3
 SYN, ACK, FIN, RST = 0x1, 0x2, 0x4, 0x8
 # mplex flags (libp2p/specs mplex/README.md).
 NEW_STREAM, MESSAGE_INITIATOR = 0, 2
-
-
-async def echo_handler(stream: Stream) -> None:
-    while True:
-        data = await stream.read(1 << 16)
-        if not data:
-            break
-        await stream.write(data)
-    await stream.close()
 
 
 async def hold_handler(stream: Stream) -> None:

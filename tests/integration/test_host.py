@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from _echo import ECHO, echo_handler
 
 import aiolibp2p
 from aiolibp2p import options as o
@@ -27,17 +28,7 @@ from aiolibp2p.core.peer import PeerId
 from aiolibp2p.net._compat import timeout
 from aiolibp2p.net.stream import Stream
 
-ECHO = "/echo/1.0.0"
 LOCAL = "/ip4/127.0.0.1/tcp/0"
-
-
-async def echo_handler(stream: Stream) -> None:
-    while True:
-        data = await stream.read(1 << 16)
-        if not data:
-            break
-        await stream.write(data)
-    await stream.close()
 
 
 async def pair(muxer: str = YAMUX, **kw: object) -> tuple[aiolibp2p.Host, aiolibp2p.Host]:

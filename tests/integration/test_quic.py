@@ -21,6 +21,7 @@ import pytest
 
 pytest.importorskip("aioquic")
 
+from _echo import ECHO, echo_handler, quic_host
 from aioquic.asyncio import connect as aioquic_connect
 from aioquic.asyncio import serve as aioquic_serve
 from aioquic.quic.configuration import QuicConfiguration
@@ -49,24 +50,8 @@ from aiolibp2p.net.stream import Stream
 from aiolibp2p.net.transports.quic import quic_endpoint
 from aiolibp2p.proto.tls.certificate import build_certificate
 
-ECHO = "/echo/1.0.0"
 LOCAL = "/ip4/127.0.0.1/udp/0/quic-v1"
 BAD_CERTIFICATE = 0x100 + 42
-
-
-async def echo_handler(stream: Stream) -> None:
-    while True:
-        data = await stream.read(1 << 16)
-        if not data:
-            break
-        await stream.write(data)
-    await stream.close()
-
-
-async def quic_host(*options: Any) -> aiolibp2p.Host:
-    host = await aiolibp2p.new_host(o.listen(LOCAL), *options)
-    host.set_stream_handler(ECHO, echo_handler)
-    return host
 
 
 async def echo_over(stream: Stream, data: bytes) -> bytes:

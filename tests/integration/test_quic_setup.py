@@ -24,13 +24,13 @@ import pytest
 
 pytest.importorskip("aioquic")
 
+from _echo import ECHO, quic_host
 from aioquic import tls as aioquic_tls
 from aioquic.quic import connection as aioquic_connection
 from aioquic.quic.packet import QuicProtocolVersion
 from cryptography.hazmat.primitives import serialization
 
 import aiolibp2p
-from aiolibp2p import options as o
 from aiolibp2p.core.crypto import generate_private_key
 from aiolibp2p.core.errors import CertificateError, DialError, LocalProtocolError, PeerIdMismatch
 from aiolibp2p.core.multiaddr import Multiaddr
@@ -41,7 +41,6 @@ from aiolibp2p.net.quic_connection import (
     new_certificate_key,
     random_serial,
 )
-from aiolibp2p.net.stream import Stream
 from aiolibp2p.net.transports.quic import QuicTransport
 from aiolibp2p.proto.tls.certificate import (
     CLOCK_SKEW_ALLOWANCE,
@@ -50,24 +49,8 @@ from aiolibp2p.proto.tls.certificate import (
     verify_certificate,
 )
 
-ECHO = "/echo/1.0.0"
 LOCAL = "/ip4/127.0.0.1/udp/0/quic-v1"
 DAY = 86400.0
-
-
-async def echo_handler(stream: Stream) -> None:
-    while True:
-        data = await stream.read(1 << 16)
-        if not data:
-            break
-        await stream.write(data)
-    await stream.close()
-
-
-async def quic_host(*options: Any) -> aiolibp2p.Host:
-    host = await aiolibp2p.new_host(o.listen(LOCAL), *options)
-    host.set_stream_handler(ECHO, echo_handler)
-    return host
 
 
 def transport(host: aiolibp2p.Host) -> QuicTransport:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _echo import ECHO, echo_handler
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -39,24 +40,13 @@ from aiolibp2p.core.errors import (
     RemoteProtocolError,
 )
 from aiolibp2p.core.peer import PeerId
-from aiolibp2p.net.stream import Stream
 from aiolibp2p.net.transports.tcp import tcp_endpoint
 from aiolibp2p.proto.multistream import Dialer
 from aiolibp2p.proto.tls import EXTENSION_OID, TlsConfig, build_certificate
 from aiolibp2p.proto.upgrade import Upgrader
 
-ECHO = "/echo/1.0.0"
 LOCAL = "/ip4/127.0.0.1/tcp/0"
 CLOSE_BOUND = 3.0
-
-
-async def echo_handler(stream: Stream) -> None:
-    while True:
-        data = await stream.read(1 << 16)
-        if not data:
-            break
-        await stream.write(data)
-    await stream.close()
 
 
 async def hosts(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _echo import ECHO, echo_handler
 
 import aiolibp2p
 from aiolibp2p import options as o
@@ -14,17 +15,7 @@ from aiolibp2p.net import connection as connection_module
 from aiolibp2p.net.connection import Connection
 from aiolibp2p.net.stream import Stream
 
-ECHO = "/echo/1.0.0"
 LOCAL = "/ip4/127.0.0.1/tcp/0"
-
-
-async def echo_handler(stream: Stream) -> None:
-    while True:
-        data = await stream.read(1 << 16)
-        if not data:
-            break
-        await stream.write(data)
-    await stream.close()
 
 
 async def open_echo(muxer: str) -> tuple[aiolibp2p.Host, aiolibp2p.Host, Connection, Stream]:
